@@ -1,0 +1,116 @@
+//! The command line: parses flags, wires the pipeline, maps errors to exit
+//! codes. Everything here may block, allocate and print; nothing here runs on
+//! the real-time thread.
+
+pub mod model;
+pub mod transcribe;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `--help`.
+pub const EXIT_OK: u8 = 0;
+/// Any failure not listed below.
+pub const EXIT_FAILURE: u8 = 1;
+/// Bad flags (clap's own code).
+pub const EXIT_USAGE: u8 = 2;
+/// A bad input file: audio, model, or model directory.
+pub const EXIT_BAD_INPUT: u8 = 3;
+/// No sound server, no such device, device busy or denied.
+pub const EXIT_DEVICE: u8 = 4;
+/// The output could not be written.
+pub const EXIT_OUTPUT: u8 = 5;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure not listed below
+  2  bad flags or arguments
+  3  bad input file: audio (missing, not a WAV, empty) or model (missing, truncated, wrong format)
+  4  audio device or sound server problem (none running, no such device, busy, denied)
+  5  output could not be written (bad path, read-only, disk full)";
+
+/// Live transcription of a microphone, system audio (loopback), or both.
+#[derive(Debug, Parser)]
+#[command(name = "hark", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Transcribe WAV files (any rate, channels, sample format).
+    Transcribe(transcribe::Args),
+    /// Import and quantize Whisper models.
+    #[command(subcommand)]
+    Model(model::Command),
+}
+
+/// Parses the command line, runs it, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli.command) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(err) => {
+            eprintln!("hark: error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Transcribe(args) => transcribe::run(args),
+        Command::Model(cmd) => model::run(cmd),
+    }
+}
+
+/// Routes `tracing` (and whisper.cpp's own log, see `inference`) to stderr.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},whisper_rs=warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The exit code for an error: the first typed error in its chain decides.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(code) = classify(cause) {
+            return code;
+        }
+    }
+    EXIT_FAILURE
+}
+
+fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if cause.is::<crate::model::ModelError>() || cause.is::<crate::dsp::AudioFileError>() {
+        return Some(EXIT_BAD_INPUT);
+    }
+    None
+}
