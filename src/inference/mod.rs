@@ -1,1 +1,31 @@
-//! inference
+//! Inference: quantized Whisper through whisper-rs, and the streaming policy
+//! that turns repeated passes over a growing window into partial and final
+//! text.
+//!
+//! - [`engine`]: one shared model context, one decoding state per worker.
+//! - [`stream`]: the streaming policy (what to decode, what to commit).
+//! - [`worker`]: a thread per source running the policy on VAD output.
+//!
+//! Nothing here runs on the real-time thread: every function is
+//! **Not real-time safe.**
+
+pub mod engine;
+pub mod stream;
+pub mod worker;
+
+pub use engine::{Decoder, DecodeRequest, Hypothesis, Model, Word};
+
+/// Why inference could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("whisper.cpp could not load model {path}: {detail}")]
+    Load { path: String, detail: String },
+    #[error("whisper.cpp could not create a decoding state: {0}")]
+    State(String),
+    #[error("whisper.cpp failed to decode: {0}")]
+    Decode(String),
+    #[error("inference panicked: {0}")]
+    Panic(String),
+}

@@ -7,3 +7,4 @@ pub enum ModelError {
     #[error("{0}")]
     Invalid(String),
 }
+pub mod ggml;

@@ -1,0 +1,298 @@
+//! The Whisper engine: a model context shared by all workers, and one
+//! decoding state per worker. Never hold a lock during inference: the context
+//! is immutable once loaded and every [`Decoder`] owns its state.
+//!
+//! Not real-time safe.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use super::InferenceError;
+use crate::model::ggml;
+
+/// Whisper works on 16 kHz mono audio.
+pub const SAMPLE_RATE_HZ: u32 = 16_000;
+/// Encoder frames per second of audio (whisper's 20 ms frames).
+const AUDIO_CTX_PER_SECOND: f64 = 50.0;
+/// whisper.cpp's full encoder window, in frames (30 s).
+const AUDIO_CTX_FULL: i32 = 1500;
+/// The smallest encoder window used for short audio. Smaller values (384
+/// was measured) make the decoder loop on repeated words.
+const AUDIO_CTX_MIN: i32 = 768;
+/// Encoder frames added beyond the audio so the last word is not cut.
+const AUDIO_CTX_MARGIN: i32 = 64;
+
+static LOG_HOOKS: Once = Once::new();
+
+/// A loaded Whisper model, shared by every worker.
+#[derive(Clone)]
+pub struct Model {
+    ctx: Arc<WhisperContext>,
+    path: PathBuf,
+    info: ggml::GgmlInfo,
+    load_time: Duration,
+}
+
+impl Model {
+    /// Validates the ggml file (so whisper.cpp never sees a malformed one,
+    /// which can abort the process), then loads it on the CPU.
+    pub fn load(path: &Path) -> Result<Model, InferenceError> {
+        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
+        let started = Instant::now();
+        let info = ggml::validate(path)?;
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let path_str = path.to_str().ok_or_else(|| InferenceError::Load {
+            path: path.display().to_string(),
+            detail: "the path is not valid UTF-8".into(),
+        })?;
+        let ctx = WhisperContext::new_with_params(path_str, params).map_err(|e| {
+            InferenceError::Load {
+                path: path.display().to_string(),
+                detail: format!("{e}"),
+            }
+        })?;
+        Ok(Model {
+            ctx: Arc::new(ctx),
+            path: path.to_path_buf(),
+            info,
+            load_time: started.elapsed(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the validator read from the file's header.
+    pub fn info(&self) -> &ggml::GgmlInfo {
+        &self.info
+    }
+
+    /// Time to validate and load the file.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// English-only models (`*.en`) take no language token.
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
+    /// A decoding state for one worker thread.
+    pub fn decoder(&self, threads: usize) -> Result<Decoder, InferenceError> {
+        let state = self
+            .ctx
+            .create_state()
+            .map_err(|e| InferenceError::State(format!("{e}")))?;
+        Ok(Decoder {
+            model: self.clone(),
+            state,
+            threads: threads.max(1),
+        })
+    }
+}
+
+/// One word of a hypothesis, with times relative to the start of the audio
+/// that was decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// The word as Whisper wrote it, with its leading space removed.
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    /// The lowest token probability inside the word.
+    pub probability: f32,
+}
+
+/// What one decoding pass produced.
+#[derive(Debug, Clone, Default)]
+pub struct Hypothesis {
+    /// Segments as Whisper cut them: (start s, end s, text).
+    pub segments: Vec<(f64, f64, String)>,
+    /// The same text as words with times.
+    pub words: Vec<Word>,
+    /// The highest no-speech probability among the segments.
+    pub no_speech: f32,
+    /// Wall-clock time the pass took.
+    pub elapsed: Duration,
+}
+
+impl Hypothesis {
+    /// All segment text joined.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for (_, _, t) in &self.segments {
+            let t = t.trim();
+            if !t.is_empty() {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(t);
+            }
+        }
+        text
+    }
+}
+
+/// How to decode one piece of audio.
+#[derive(Debug, Clone)]
+pub struct DecodeRequest {
+    /// Committed text that precedes the audio (fed back as the prompt).
+    pub prompt: String,
+    /// Shrink the encoder window to the audio's length (faster on short
+    /// windows). Off for long offline files, which whisper.cpp slides over.
+    pub fit_audio_ctx: bool,
+    /// Fall back to higher temperatures when a pass looks like a loop.
+    pub temperature_fallback: bool,
+    /// Word timestamps (needed by the streaming policy).
+    pub word_times: bool,
+}
+
+impl Default for DecodeRequest {
+    fn default() -> Self {
+        DecodeRequest {
+            prompt: String::new(),
+            fit_audio_ctx: false,
+            temperature_fallback: true,
+            word_times: true,
+        }
+    }
+}
+
+/// A worker's own decoding state over the shared model.
+pub struct Decoder {
+    model: Model,
+    state: WhisperState,
+    threads: usize,
+}
+
+impl Decoder {
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Decodes 16 kHz mono audio. `progress` receives percent done.
+    pub fn decode(
+        &mut self,
+        audio: &[f32],
+        request: &DecodeRequest,
+        progress: Option<Box<dyn FnMut(i32)>>,
+    ) -> Result<Hypothesis, InferenceError> {
+        let started = Instant::now();
+        if audio.is_empty() {
+            return Ok(Hypothesis::default());
+        }
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads as i32);
+        if !self.model.is_multilingual() {
+            params.set_language(Some("en"));
+        } else {
+            params.set_language(Some("auto"));
+        }
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_token_timestamps(request.word_times);
+        params.set_no_context(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(if request.temperature_fallback { 0.2 } else { 0.0 });
+        params.set_no_speech_thold(0.6);
+        if !request.prompt.is_empty() {
+            params.set_initial_prompt(&request.prompt);
+        }
+        if request.fit_audio_ctx {
+            params.set_audio_ctx(audio_ctx_for(audio.len()));
+        }
+        if let Some(progress) = progress {
+            params.set_progress_callback_safe::<Option<Box<dyn FnMut(i32)>>, Box<dyn FnMut(i32)>>(Some(progress));
+        }
+        self.state
+            .full(params, audio)
+            .map_err(|e| InferenceError::Decode(format!("{e}")))?;
+        let mut hypothesis = self.read_result()?;
+        hypothesis.elapsed = started.elapsed();
+        Ok(hypothesis)
+    }
+
+    fn read_result(&self) -> Result<Hypothesis, InferenceError> {
+        let eot = self.model.ctx.token_eot();
+        let mut h = Hypothesis::default();
+        for segment in self.state.as_iter() {
+            let start = segment.start_timestamp() as f64 / 100.0;
+            let end = segment.end_timestamp() as f64 / 100.0;
+            let text = segment
+                .to_str_lossy()
+                .map_err(|e| InferenceError::Decode(format!("{e}")))?
+                .into_owned();
+            h.no_speech = h.no_speech.max(segment.no_speech_probability());
+            h.segments.push((start, end, text));
+            // Tokens to words: a token whose text starts with a space begins a
+            // new word; special tokens (timestamps, end of text) are skipped.
+            for i in 0..segment.n_tokens() {
+                let Some(token) = segment.get_token(i) else {
+                    continue;
+                };
+                if token.token_id() >= eot {
+                    continue;
+                }
+                let data = token.token_data();
+                let piece = token
+                    .to_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                let (t0, t1) = (data.t0 as f64 / 100.0, data.t1 as f64 / 100.0);
+                let starts_word = piece.starts_with(' ') || h.words.is_empty();
+                let joins_punctuation = piece.trim().chars().all(|c| c.is_ascii_punctuation());
+                match h.words.last_mut() {
+                    Some(last) if !starts_word || (joins_punctuation && !piece.trim().is_empty()) => {
+                        last.text.push_str(piece.trim_start());
+                        last.end = last.end.max(t1);
+                        last.probability = last.probability.min(data.p);
+                    }
+                    _ => {
+                        let text = piece.trim_start().to_string();
+                        if text.is_empty() {
+                            continue;
+                        }
+                        h.words.push(Word {
+                            text,
+                            start: t0,
+                            end: t1.max(t0),
+                            probability: data.p,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// The encoder window for `samples` of audio: the audio's frames plus a
+/// margin, never below [`AUDIO_CTX_MIN`] nor above the full 30 s window.
+pub fn audio_ctx_for(samples: usize) -> i32 {
+    let seconds = samples as f64 / SAMPLE_RATE_HZ as f64;
+    let frames = (seconds * AUDIO_CTX_PER_SECOND).ceil() as i32 + AUDIO_CTX_MARGIN;
+    frames.clamp(AUDIO_CTX_MIN, AUDIO_CTX_FULL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_fits_the_window_within_bounds() {
+        assert_eq!(audio_ctx_for(16_000), AUDIO_CTX_MIN);
+        assert_eq!(audio_ctx_for(16_000 * 20), 1000 + AUDIO_CTX_MARGIN);
+        assert_eq!(audio_ctx_for(16_000 * 40), AUDIO_CTX_FULL);
+    }
+}
