@@ -1,0 +1,507 @@
+//! dsp: WAV reading, downmix and resampling, checked on real files and on
+//! signal properties (lengths, frequency, amplitude, alignment, state).
+
+use std::f32::consts::TAU;
+use std::io::Write;
+use std::path::Path;
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use hark::dsp::{self, downmix, AudioFileError, DspError, Resampler};
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const RATES_HZ: [u32; 7] = [8000, 11025, 16000, 22050, 44100, 48000, 96000];
+
+// ---------------------------------------------------------------- helpers
+
+fn tone(freq_hz: f32, amplitude: f32, rate_hz: u32, frames: usize) -> Vec<f32> {
+    (0..frames)
+        .map(|i| amplitude * (TAU * freq_hz * i as f32 / rate_hz as f32).sin())
+        .collect()
+}
+
+/// Amplitude of the `freq_hz` component of `x` (Goertzel / single DFT bin).
+fn amplitude_at(x: &[f32], freq_hz: f32, rate_hz: u32) -> f32 {
+    let (mut re, mut im) = (0.0f64, 0.0f64);
+    for (i, &s) in x.iter().enumerate() {
+        let phase = f64::from(TAU) * f64::from(freq_hz) * i as f64 / f64::from(rate_hz);
+        re += f64::from(s) * phase.cos();
+        im -= f64::from(s) * phase.sin();
+    }
+    (2.0 * (re * re + im * im).sqrt() / x.len() as f64) as f32
+}
+
+fn zero_crossings(x: &[f32]) -> usize {
+    x.windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count()
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|s| s * s).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+fn resample_all(rate_hz: u32, input: &[f32], chunk: usize) -> Vec<f32> {
+    let mut resampler = Resampler::new(rate_hz).unwrap();
+    let mut out = Vec::new();
+    for part in input.chunks(chunk.max(1)) {
+        resampler.push(part, &mut out);
+    }
+    resampler.finish(&mut out);
+    out
+}
+
+fn expected_len(n_in: usize, rate_hz: u32) -> usize {
+    (n_in as f64 * 16_000.0 / f64::from(rate_hz)).round() as usize
+}
+
+/// A small deterministic generator (xorshift) for chunk sizes and noise.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn write_wav(path: &Path, spec: hound::WavSpec, frames: usize) {
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    let channels = usize::from(spec.channels);
+    for i in 0..frames * channels {
+        // A ramp per channel so channel order and scaling are checkable.
+        let v = ((i / channels) as f64 / frames as f64) * 1.6 - 0.8;
+        let v = if i % channels == 0 { v } else { -v };
+        match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, _) => writer.write_sample(v as f32).unwrap(),
+            (_, 8) => writer.write_sample((v * 127.0).round() as i8).unwrap(),
+            (_, 16) => writer.write_sample((v * 32767.0).round() as i16).unwrap(),
+            (_, 24) => writer
+                .write_sample((v * 8_388_607.0).round() as i32)
+                .unwrap(),
+            (_, _) => writer
+                .write_sample((v * 2_147_483_647.0).round() as i32)
+                .unwrap(),
+        }
+    }
+    writer.finalize().unwrap();
+}
+
+// ---------------------------------------------------------------- wav::read
+
+#[test]
+fn reads_every_integer_width_and_float() {
+    let dir = tempfile::tempdir().unwrap();
+    let formats = [
+        (hound::SampleFormat::Int, 8, 1.0 / 64.0),
+        (hound::SampleFormat::Int, 16, 1e-4),
+        (hound::SampleFormat::Int, 24, 1e-6),
+        (hound::SampleFormat::Int, 32, 1e-6),
+        (hound::SampleFormat::Float, 32, 1e-7),
+    ];
+    for (format, bits, tolerance) in formats {
+        for (rate_hz, channels) in [(8000, 1), (44_100, 2), (48_000, 6)] {
+            let path = dir
+                .path()
+                .join(format!("{format:?}{bits}-{rate_hz}-{channels}.wav"));
+            let spec = hound::WavSpec {
+                channels,
+                sample_rate: rate_hz,
+                bits_per_sample: bits,
+                sample_format: format,
+            };
+            let frames = 1000;
+            write_wav(&path, spec, frames);
+            let audio = dsp::wav::read(&path).unwrap();
+            assert_eq!((audio.rate_hz, audio.channels), (rate_hz, channels));
+            assert_eq!(audio.frames(), frames);
+            let duration = audio.duration().as_secs_f64();
+            assert!((duration - frames as f64 / f64::from(rate_hz)).abs() < 1e-9);
+            for (i, &s) in audio.samples.iter().enumerate() {
+                let v = ((i / usize::from(channels)) as f64 / frames as f64) * 1.6 - 0.8;
+                let v = if i % usize::from(channels) == 0 {
+                    v
+                } else {
+                    -v
+                };
+                assert!(
+                    (f64::from(s) - v).abs() < tolerance,
+                    "{format:?}{bits} sample {i}: {s} vs {v}"
+                );
+                assert!((-1.0..=1.0).contains(&s));
+            }
+        }
+    }
+}
+
+#[test]
+fn read_16k_mono_downmixes_and_resamples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stereo48k.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&path, spec).unwrap();
+    // Left: 440 Hz at 0.6; right: silence. Mono must be 440 Hz at 0.3.
+    for s in tone(440.0, 0.6, 48_000, 48_000) {
+        writer.write_sample((s * 32767.0) as i16).unwrap();
+        writer.write_sample(0i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let audio = dsp::wav::read_16k_mono(&path).unwrap();
+    assert_eq!((audio.rate_hz, audio.channels), (16_000, 1));
+    assert_eq!(audio.samples.len(), 16_000);
+    let amplitude = amplitude_at(&audio.samples[1600..14_400], 440.0, 16_000);
+    assert!((amplitude - 0.3).abs() < 0.005, "amplitude {amplitude}");
+}
+
+#[test]
+fn missing_file_is_an_open_error_naming_it() {
+    let err = dsp::wav::read("/nonexistent/dir/speech.wav").unwrap_err();
+    assert!(matches!(err, AudioFileError::Open { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("/nonexistent/dir/speech.wav"),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_file_is_not_a_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.wav");
+    std::fs::write(&path, "these are not the samples you are looking for").unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::NotWav { .. }), "{err:?}");
+    assert!(err.to_string().contains("notes.wav"), "{err}");
+    // Shorter than a header too.
+    std::fs::write(&path, "RIFF").unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::NotWav { .. }), "{err:?}");
+}
+
+#[test]
+fn wav_without_frames_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(&path, spec)
+        .unwrap()
+        .finalize()
+        .unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::Empty { .. }), "{err:?}");
+    assert!(err.to_string().contains("empty.wav"), "{err}");
+    let err = dsp::wav::read_16k_mono(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::Empty { .. }), "{err:?}");
+}
+
+/// A canonical 44-byte-header WAV with the given format tag and width.
+fn raw_wav(format_tag: u16, bits: u16, data: &[u8]) -> Vec<u8> {
+    let channels = 1u16;
+    let rate = 16_000u32;
+    let block_align = channels * bits / 8;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&format_tag.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&block_align.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn float64_and_compressed_are_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f64.wav");
+    let data: Vec<u8> = [0.25f64, -0.5, 0.75]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    std::fs::write(&path, raw_wav(3, 64, &data)).unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("64-bit float"), "{err}");
+    assert!(err.to_string().contains("f64.wav"), "{err}");
+
+    let path = dir.path().join("alaw.wav");
+    std::fs::write(&path, raw_wav(6, 8, &[1, 2, 3, 4])).unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::Unsupported { .. }), "{err:?}");
+}
+
+#[test]
+fn truncated_data_is_read_up_to_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    write_wav(&path, spec, 1000);
+    let whole = dsp::wav::read(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut in the middle of frame 600 (44-byte header, 4 bytes per frame).
+    let cut = 44 + 600 * 4 + 3;
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes[..cut]).unwrap();
+    drop(file);
+    let audio = dsp::wav::read(&path).unwrap();
+    assert_eq!(audio.frames(), 600);
+    assert_eq!(audio.samples[..], whole.samples[..1200]);
+
+    // Cut before the first whole frame: nothing to use.
+    std::fs::write(&path, &bytes[..44 + 3]).unwrap();
+    let err = dsp::wav::read(&path).unwrap_err();
+    assert!(matches!(err, AudioFileError::Empty { .. }), "{err:?}");
+}
+
+// ---------------------------------------------------------------- downmix
+
+#[test]
+fn downmix_averages_channels_without_allocating() {
+    let stereo = [0.5, -0.5, 1.0, 0.0, -1.0, -0.5];
+    let mut mono = [9.0; 4];
+    let frames = assert_no_alloc(|| downmix(&stereo, 2, &mut mono));
+    assert_eq!(frames, 3);
+    assert_eq!(mono, [0.0, 0.5, -0.75, 9.0]);
+
+    let quad = [0.4, 0.4, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0];
+    let mut mono = [0.0; 2];
+    assert_eq!(assert_no_alloc(|| downmix(&quad, 4, &mut mono)), 2);
+    assert!((mono[0] - 0.2).abs() < 1e-7 && (mono[1] - 1.0).abs() < 1e-7);
+
+    // Mono is a copy; output shorter than input caps the frames.
+    let mut short = [0.0; 2];
+    assert_eq!(
+        assert_no_alloc(|| downmix(&[0.1, 0.2, 0.3], 1, &mut short)),
+        2
+    );
+    assert_eq!(short, [0.1, 0.2]);
+    // A trailing partial frame and zero channels write nothing extra.
+    assert_eq!(
+        assert_no_alloc(|| downmix(&[0.1, 0.2, 0.3], 2, &mut short)),
+        1
+    );
+    assert_eq!(assert_no_alloc(|| downmix(&[0.1, 0.2], 0, &mut short)), 0);
+}
+
+// ---------------------------------------------------------------- Resampler
+
+#[test]
+fn rate_zero_is_rejected() {
+    assert!(matches!(
+        Resampler::new(0),
+        Err(DspError::InvalidRate { rate_hz: 0 })
+    ));
+}
+
+#[test]
+fn output_length_is_exact_for_every_rate_and_chunking() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for rate_hz in RATES_HZ {
+        for n_in in [0, 1, 7, 160, 441, 1000, 4801, rate_hz as usize * 3 + 17] {
+            let input: Vec<f32> = (0..n_in)
+                .map(|i| ((i * 7919) % 200) as f32 / 400.0)
+                .collect();
+            for chunk in [
+                1,
+                10,
+                rate_hz as usize / 100,
+                rate_hz as usize / 10,
+                100_000,
+            ] {
+                let out = resample_all(rate_hz, &input, chunk);
+                assert_eq!(
+                    out.len(),
+                    expected_len(n_in, rate_hz),
+                    "rate {rate_hz}, n_in {n_in}, chunk {chunk}"
+                );
+            }
+            // Random chunk sizes, several sessions on one resampler.
+            let mut resampler = Resampler::new(rate_hz).unwrap();
+            for _session in 0..3 {
+                let mut out = Vec::new();
+                let mut rest = &input[..];
+                while !rest.is_empty() {
+                    let take = (1 + rng.below(3000) as usize).min(rest.len());
+                    resampler.push(&rest[..take], &mut out);
+                    rest = &rest[take..];
+                }
+                resampler.finish(&mut out);
+                assert_eq!(
+                    out.len(),
+                    expected_len(n_in, rate_hz),
+                    "rate {rate_hz} n {n_in}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tones_keep_frequency_and_amplitude() {
+    for rate_hz in RATES_HZ {
+        for freq_hz in [440.0, 1000.0, 3000.0] {
+            let input = tone(freq_hz, 0.5, rate_hz, rate_hz as usize * 2);
+            let out = resample_all(rate_hz, &input, rate_hz as usize / 50);
+            assert_eq!(out.len(), 32_000);
+            // Steady middle second (edges carry the zero padding of the tail).
+            let middle = &out[8000..24_000];
+            let crossings = zero_crossings(middle);
+            let expected = 2.0 * freq_hz;
+            assert!(
+                (crossings as f32 - expected).abs() <= 2.0,
+                "{rate_hz} Hz, {freq_hz} Hz tone: {crossings} crossings per second"
+            );
+            let amplitude = amplitude_at(middle, freq_hz, 16_000);
+            assert!(
+                (amplitude - 0.5).abs() < 0.005,
+                "{rate_hz} Hz, {freq_hz} Hz tone: amplitude {amplitude}"
+            );
+            // The waveform itself matches the ideal 16 kHz tone.
+            let ideal = tone(freq_hz, 0.5, 16_000, 32_000);
+            let error: Vec<f32> = middle
+                .iter()
+                .zip(&ideal[8000..24_000])
+                .map(|(a, b)| a - b)
+                .collect();
+            assert!(
+                rms(&error) < 2e-3,
+                "{rate_hz} Hz, {freq_hz} Hz: error rms {}",
+                rms(&error)
+            );
+        }
+    }
+}
+
+#[test]
+fn content_above_8khz_is_filtered_not_aliased() {
+    for rate_hz in [22_050, 44_100, 48_000, 96_000] {
+        let input = tone(10_000.0, 0.5, rate_hz, rate_hz as usize);
+        let out = resample_all(rate_hz, &input, rate_hz as usize / 100);
+        let level = rms(&out[2000..14_000]);
+        let rejection_db = 20.0 * (0.5 / std::f32::consts::SQRT_2 / level).log10();
+        println!("{rate_hz} Hz: a 10 kHz tone is rejected by {rejection_db:.1} dB");
+        assert!(
+            rejection_db > 55.0,
+            "{rate_hz} Hz: 10 kHz leaks, only {rejection_db:.1} dB down"
+        );
+    }
+}
+
+#[test]
+fn random_chunking_equals_one_push() {
+    let mut rng = Rng(12_345);
+    for rate_hz in RATES_HZ {
+        let input: Vec<f32> = (0..rate_hz as usize * 2)
+            .map(|_| (rng.below(2001) as f32 - 1000.0) / 2000.0)
+            .collect();
+        let whole = resample_all(rate_hz, &input, input.len());
+        let mut resampler = Resampler::new(rate_hz).unwrap();
+        let mut pieces = Vec::new();
+        let mut rest = &input[..];
+        while !rest.is_empty() {
+            let take = (1 + rng.below(rate_hz as u64 / 8) as usize).min(rest.len());
+            resampler.push(&rest[..take], &mut pieces);
+            rest = &rest[take..];
+        }
+        resampler.finish(&mut pieces);
+        assert_eq!(whole.len(), pieces.len());
+        let worst = whole
+            .iter()
+            .zip(&pieces)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-5,
+            "{rate_hz} Hz: chunked output differs by {worst}"
+        );
+    }
+}
+
+#[test]
+fn impulse_lands_at_its_time() {
+    for rate_hz in RATES_HZ {
+        for at_in in [0usize, 5, rate_hz as usize / 4 + 3, rate_hz as usize - 9] {
+            let mut input = vec![0.0; rate_hz as usize];
+            input[at_in] = 1.0;
+            let out = resample_all(rate_hz, &input, rate_hz as usize / 100);
+            let peak = out
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .unwrap()
+                .0;
+            let expected = at_in as f64 * 16_000.0 / f64::from(rate_hz);
+            assert!(
+                (peak as f64 - expected).abs() <= 1.0,
+                "{rate_hz} Hz: impulse at input {at_in} (t = {expected} out) peaks at {peak}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reset_leaves_nothing_of_the_previous_session() {
+    for rate_hz in RATES_HZ {
+        let mut resampler = Resampler::new(rate_hz).unwrap();
+        let mut out = Vec::new();
+        // A loud session cut mid-block, then reset.
+        resampler.push(
+            &tone(1000.0, 0.9, rate_hz, rate_hz as usize / 3 + 11),
+            &mut out,
+        );
+        resampler.reset();
+        out.clear();
+        let silence = vec![0.0; rate_hz as usize / 2];
+        for part in silence.chunks(rate_hz as usize / 100) {
+            resampler.push(part, &mut out);
+        }
+        resampler.finish(&mut out);
+        assert_eq!(out.len(), expected_len(silence.len(), rate_hz));
+        assert!(
+            out.iter().all(|&s| s == 0.0),
+            "{rate_hz} Hz: leakage after reset"
+        );
+        // finish() also starts a new session.
+        resampler.push(&tone(1000.0, 0.9, rate_hz, 1234), &mut out);
+        resampler.finish(&mut out);
+        out.clear();
+        resampler.push(&silence, &mut out);
+        resampler.finish(&mut out);
+        assert!(
+            out.iter().all(|&s| s == 0.0),
+            "{rate_hz} Hz: leakage after finish"
+        );
+    }
+}
+
+#[test]
+fn sixteen_khz_passes_through() {
+    let input = tone(440.0, 0.5, 16_000, 3210);
+    assert_eq!(resample_all(16_000, &input, 100), input);
+    assert_eq!(Resampler::new(16_000).unwrap().block_frames(), 0);
+}
