@@ -52,9 +52,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             qtype,
         } => {
             let start = Instant::now();
-            let info = model::quantize(&input, &output, qtype).with_context(|| {
-                format!("quantizing {} to {qtype}", input.display())
-            })?;
+            let info = model::quantize(&input, &output, qtype)
+                .with_context(|| format!("quantizing {} to {qtype}", input.display()))?;
             report(&output, &info, start)
         }
         Command::Check { file } => {

@@ -342,10 +342,7 @@ impl GgmlReader {
     /// Opens `path` and reads and checks everything up to the first tensor.
     pub fn open(path: &Path) -> Result<(GgmlReader, Preamble), ModelError> {
         let file = open_input(path)?;
-        let len = file
-            .metadata()
-            .map_err(|e| ModelError::io(path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
         let mut r = GgmlReader {
             path: path.to_path_buf(),
             file: BufReader::with_capacity(1 << 20, file),
@@ -540,7 +537,15 @@ pub fn validate(path: &Path) -> Result<GgmlInfo, ModelError> {
         .map(|spec| (spec.name.clone(), spec))
         .collect();
     let mut seen = HashSet::new();
-    while let Some(t) = r.next_tensor()? {
+    loop {
+        if seen.len() == expected.len() && r.pos < r.len {
+            return Err(ModelError::TrailingBytes {
+                path: path.to_path_buf(),
+                expected_bytes: r.pos,
+                actual_bytes: r.len,
+            });
+        }
+        let Some(t) = r.next_tensor()? else { break };
         let spec = expected
             .get(&t.name)
             .ok_or_else(|| r.invalid(format!("unknown tensor {:?}", t.name)))?;

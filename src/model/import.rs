@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use half::f16;
 use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
 
-use super::ct2::Ct2Model;
+use super::ct2::{Ct2Model, Dtype};
 use super::ggml::{
     expected_tensors, validate, GgmlInfo, GgmlWriter, Hparams, Preamble, TensorType,
 };
@@ -60,17 +60,17 @@ pub fn import_ct2(dir: &Path, output: &Path) -> Result<GgmlInfo, ModelError> {
         let mut writer = GgmlWriter { out, path: output };
         writer.preamble(&preamble)?;
         for spec in expected_tensors(&hparams, TensorType::F16) {
-            let values = tensor_values(&model, &spec.name)?;
+            let source = tensor_source(&model, &spec.name)?;
             let elements: usize = spec.ne.iter().product();
-            if values.len() != elements {
+            if source.elements() != elements {
                 return Err(model.invalid(format!(
                     "{} needs {elements} values ({:?}), the model gives {}",
                     spec.name,
                     spec.ne,
-                    values.len()
+                    source.elements()
                 )));
             }
-            let data = encode(&values, spec.ttype);
+            let data = source.encode(spec.ttype)?;
             writer.tensor(&spec.name, &spec.ne, spec.ttype, &data)?;
         }
         Ok(())
@@ -140,11 +140,17 @@ fn hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
         n_vocab: to_i32("n_vocab", embedding[0])?,
         n_audio_ctx: to_i32("n_audio_ctx", audio_pos[0])?,
         n_audio_state: to_i32("n_audio_state", audio_pos[1])?,
-        n_audio_head: to_i32("encoder/num_heads", model.scalar("encoder/num_heads")? as usize)?,
+        n_audio_head: to_i32(
+            "encoder/num_heads",
+            model.scalar("encoder/num_heads")? as usize,
+        )?,
         n_audio_layer: to_i32("n_audio_layer", count_layers(model, "encoder"))?,
         n_text_ctx: to_i32("n_text_ctx", text_pos[0])?,
         n_text_state: to_i32("n_text_state", embedding[1])?,
-        n_text_head: to_i32("decoder/num_heads", model.scalar("decoder/num_heads")? as usize)?,
+        n_text_head: to_i32(
+            "decoder/num_heads",
+            model.scalar("decoder/num_heads")? as usize,
+        )?,
         n_text_layer: to_i32("n_text_layer", count_layers(model, "decoder"))?,
         n_mels: to_i32("n_mels", conv1[1])?,
         ftype: FTYPE_F16,
@@ -154,17 +160,88 @@ fn hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
     Ok(h)
 }
 
+/// The bytes of one ggml tensor inside a CTranslate2 variable.
+struct Source<'a> {
+    model: &'a Ct2Model,
+    variable: String,
+    dtype: Dtype,
+    bytes: &'a [u8],
+}
+
+impl Source<'_> {
+    fn elements(&self) -> usize {
+        self.bytes.len() / self.dtype.size_bytes()
+    }
+
+    /// The bytes as `ttype`: copied when the types agree (float16 weights,
+    /// the bulk of the model), else converted (round to nearest even).
+    fn encode(&self, ttype: TensorType) -> Result<Vec<u8>, ModelError> {
+        let same = matches!(
+            (self.dtype, ttype),
+            (Dtype::F16, TensorType::F16) | (Dtype::F32, TensorType::F32)
+        );
+        if same {
+            return Ok(self.bytes.to_vec());
+        }
+        let values: Vec<f32> = match self.dtype {
+            Dtype::F32 => self
+                .bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => self
+                .bytes
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::Bf16 => self
+                .bytes
+                .chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(ModelError::Ct2Dtype {
+                    path: self.model.path.clone(),
+                    variable: self.variable.clone(),
+                    dtype: other.name().to_string(),
+                })
+            }
+        };
+        if ttype == TensorType::F32 {
+            return Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
+        let mut halves = vec![f16::ZERO; values.len()];
+        halves.convert_from_f32_slice(&values);
+        Ok(halves.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+}
+
+/// All of variable `name`.
+fn whole<'a>(model: &'a Ct2Model, name: &str) -> Result<Source<'a>, ModelError> {
+    part(model, name, 0, 1)
+}
+
 /// Part `index` of `parts` equal slices along the first axis of `name`.
-fn part(model: &Ct2Model, name: &str, index: usize, parts: usize) -> Result<Vec<f32>, ModelError> {
-    let values = model.floats(name)?;
-    let rows = model.get(name)?.shape.first().copied().unwrap_or(0);
+fn part<'a>(
+    model: &'a Ct2Model,
+    name: &str,
+    index: usize,
+    parts: usize,
+) -> Result<Source<'a>, ModelError> {
+    let var = model.get(name)?;
+    let rows = var.shape.first().copied().unwrap_or(1);
     if rows % parts != 0 {
         return Err(model.invalid(format!(
             "{name} has {rows} rows, cannot split into {parts} equal parts"
         )));
     }
-    let len = values.len() / parts;
-    Ok(values[index * len..(index + 1) * len].to_vec())
+    let len = var.bytes.len() / parts;
+    Ok(Source {
+        model,
+        variable: name.to_string(),
+        dtype: var.dtype,
+        bytes: &var.bytes[index * len..(index + 1) * len],
+    })
 }
 
 /// Checks that a fused bias's key part is zero (Whisper keys have no bias).
@@ -175,7 +252,16 @@ fn check_zero_key_bias(
     parts: usize,
 ) -> Result<(), ModelError> {
     let bias = part(model, name, index, parts)?;
-    if bias.iter().any(|&v| v != 0.0) {
+    // +0.0 and -0.0 are both zero: ignore the sign bit of every element.
+    let sign_bit = match bias.dtype {
+        Dtype::F32 => 0x8000_0000u32.to_le_bytes().to_vec(),
+        _ => 0x8000u16.to_le_bytes().to_vec(),
+    };
+    let nonzero = bias
+        .bytes
+        .chunks_exact(bias.dtype.size_bytes())
+        .any(|c| c.iter().zip(&sign_bit).any(|(b, m)| b & !m != 0));
+    if nonzero {
         return Err(model.invalid(format!(
             "{name}: the key bias is not zero, whisper.cpp has no key bias"
         )));
@@ -183,12 +269,12 @@ fn check_zero_key_bias(
     Ok(())
 }
 
-/// The values of one ggml tensor, taken from the CTranslate2 variables.
-fn tensor_values(model: &Ct2Model, name: &str) -> Result<Vec<f32>, ModelError> {
-    let whole = |ct2: &str| model.floats(ct2);
+/// Where one ggml tensor's values are in the CTranslate2 variables.
+fn tensor_source<'a>(model: &'a Ct2Model, name: &str) -> Result<Source<'a>, ModelError> {
+    let whole = |ct2: &str| whole(model, ct2);
     let norm = |prefix: &str, field: &str| {
         let ct2_field = if field == "weight" { "gamma" } else { "beta" };
-        model.floats(&format!("{prefix}/{ct2_field}"))
+        whole(&format!("{prefix}/{ct2_field}"))
     };
     match name {
         "encoder.conv1.weight" => return whole("encoder/conv1/weight"),
@@ -235,15 +321,4 @@ fn tensor_values(model: &Ct2Model, name: &str) -> Result<Vec<f32>, ModelError> {
         "mlp_ln" => norm(&format!("{p}/ffn/layer_norm"), field),
         _ => Err(unknown()),
     }
-}
-
-/// Little-endian bytes of `values` as f32 or f16 (round to nearest even).
-fn encode(values: &[f32], ttype: TensorType) -> Vec<u8> {
-    if ttype == TensorType::F32 {
-        return values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    }
-    debug_assert_eq!(ttype, TensorType::F16);
-    let mut halves = vec![f16::ZERO; values.len()];
-    halves.convert_from_f32_slice(values);
-    halves.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

@@ -6,8 +6,6 @@
 
 use std::path::Path;
 
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 use whisper_rs::whisper_rs_sys as sys;
 
 use super::ggml::{
@@ -160,7 +158,11 @@ pub fn quantize(input: &Path, output: &Path, qtype: QuantType) -> Result<GgmlInf
                     std::ptr::null(),
                 )
             };
-            assert_eq!(written, size, "ggml wrote an unexpected size for {}", t.name);
+            assert_eq!(
+                written, size,
+                "ggml wrote an unexpected size for {}",
+                t.name
+            );
             writer.tensor(&t.name, &t.ne, target, &quantized)?;
         }
         Ok(())
@@ -175,11 +177,16 @@ fn to_f32(data: &[u8], ttype: TensorType) -> Vec<f32> {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
     }
-    let halves: Vec<f16> = data
-        .chunks_exact(2)
-        .map(|c| f16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let mut values = vec![0f32; halves.len()];
-    halves.convert_to_f32_slice(&mut values);
+    // Copy into u16-aligned storage, then let ggml widen the row (fast even
+    // in unoptimised builds). ggml files are little-endian, like the host.
+    let n = data.len() / 2;
+    let mut halves = vec![0u16; n];
+    let mut values = vec![0f32; n];
+    // SAFETY: `halves` has room for exactly `data.len()` bytes; the row
+    // conversion reads n halves and writes n floats into buffers of that size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), halves.as_mut_ptr().cast(), n * 2);
+        sys::ggml_fp16_to_fp32_row(halves.as_ptr(), values.as_mut_ptr(), n as i64);
+    }
     values
 }
