@@ -70,8 +70,8 @@ pub struct SoundServer {
 }
 
 impl SoundServer {
-    /// Starts the server in a fresh temporary directory and waits until
-    /// `pactl info` answers.
+    /// Starts the server in a fresh temporary directory and waits until it
+    /// answers and both sinks are running.
     ///
     /// Not real-time safe.
     pub fn start() -> Result<SoundServer, SoundServerError> {
@@ -123,8 +123,15 @@ impl SoundServer {
         loop {
             let exited = matches!(self.daemon.try_wait(), Ok(Some(_)));
             if !exited && self.socket().exists() {
-                if let Ok(out) = self.pactl_output(&["info"]) {
-                    if out.status.success() {
+                // Ready once both sinks render (the keepers run): a recorder
+                // opened earlier would wait for a 2 s block.
+                if let Ok(out) = self.pactl_output(&["list", "short", "sinks"]) {
+                    let listing = String::from_utf8_lossy(&out.stdout);
+                    let running = listing
+                        .lines()
+                        .filter(|l| l.contains("RUNNING"))
+                        .count();
+                    if out.status.success() && running >= 2 {
                         return Ok(());
                     }
                 }
