@@ -324,7 +324,9 @@ mod tests {
         let mut changes = 0;
         for i in 0..120u32 {
             let cpu = if i % 2 == 0 { 78.0 } else { 82.0 };
-            if s.decide(load(cpu, 0.1, 0, t0 + SAMPLE_INTERVAL * i)).is_some() {
+            if s.decide(load(cpu, 0.1, 0, t0 + SAMPLE_INTERVAL * i))
+                .is_some()
+            {
                 changes += 1;
             }
         }

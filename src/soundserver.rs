@@ -45,7 +45,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Why the private server could not be started or driven.
 #[derive(Debug, thiserror::Error)]
 pub enum SoundServerError {
-    #[error("cannot run `{program}` ({source}); install the pulseaudio and pulseaudio-utils packages")]
+    #[error(
+        "cannot run `{program}` ({source}); install the pulseaudio and pulseaudio-utils packages"
+    )]
     Missing {
         program: String,
         #[source]
@@ -109,10 +111,12 @@ impl SoundServer {
             .stdout(log)
             .stderr(log_err);
         apply_env(&mut command, &dir);
-        let daemon = command.spawn().map_err(|source| SoundServerError::Missing {
-            program: "pulseaudio".to_owned(),
-            source,
-        })?;
+        let daemon = command
+            .spawn()
+            .map_err(|source| SoundServerError::Missing {
+                program: "pulseaudio".to_owned(),
+                source,
+            })?;
         let mut server = SoundServer { daemon, dir };
         server.wait_ready(&log_path)?;
         Ok(server)
@@ -127,10 +131,7 @@ impl SoundServer {
                 // opened earlier would wait for a 2 s block.
                 if let Ok(out) = self.pactl_output(&["list", "short", "sinks"]) {
                     let listing = String::from_utf8_lossy(&out.stdout);
-                    let running = listing
-                        .lines()
-                        .filter(|l| l.contains("RUNNING"))
-                        .count();
+                    let running = listing.lines().filter(|l| l.contains("RUNNING")).count();
                     if out.status.success() && running >= 2 {
                         return Ok(());
                     }
@@ -211,10 +212,12 @@ impl SoundServer {
         let mut command = Command::new("pactl");
         command.args(args).stdin(Stdio::null());
         apply_env(&mut command, &self.dir);
-        command.output().map_err(|source| SoundServerError::Missing {
-            program: "pactl".to_owned(),
-            source,
-        })
+        command
+            .output()
+            .map_err(|source| SoundServerError::Missing {
+                program: "pactl".to_owned(),
+                source,
+            })
     }
 
     /// Loads a module (`pactl load-module NAME ARGS`); returns its index.

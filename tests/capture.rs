@@ -34,14 +34,27 @@ fn main() {
     write_tone(&tone);
 
     failed += run("loopback_captures_what_plays_on_spk", || {
-        capture_tone(&server, &tone, SourceKind::Loopback, soundserver::SPEAKER_MONITOR, soundserver::SPEAKER_SINK)
+        capture_tone(
+            &server,
+            &tone,
+            SourceKind::Loopback,
+            soundserver::SPEAKER_MONITOR,
+            soundserver::SPEAKER_SINK,
+        )
     });
     failed += run("mic_captures_what_feeds_vmic", || {
-        capture_tone(&server, &tone, SourceKind::Mic, soundserver::MIC_SOURCE, soundserver::MIC_FEED_SINK)
+        capture_tone(
+            &server,
+            &tone,
+            SourceKind::Mic,
+            soundserver::MIC_SOURCE,
+            soundserver::MIC_FEED_SINK,
+        )
     });
     failed += run("default_loopback_is_the_default_sinks_monitor", || {
         let spec = CaptureSpec::new(SourceKind::Loopback);
-        let (stream, _consumer) = CaptureStream::start(&spec, 48_000).expect("open default loopback");
+        let (stream, _consumer) =
+            CaptureStream::start(&spec, 48_000).expect("open default loopback");
         assert_eq!(stream.device_name(), soundserver::SPEAKER_MONITOR);
         let spec = CaptureSpec::new(SourceKind::Mic);
         let (stream, _consumer) = CaptureStream::start(&spec, 48_000).expect("open default mic");
@@ -51,11 +64,19 @@ fn main() {
         let spec = CaptureSpec::new(SourceKind::Mic).with_device("no-such-mic");
         match CaptureStream::start(&spec, 1024) {
             Err(err @ DeviceError::NoSuchDevice { .. }) => {
-                let DeviceError::NoSuchDevice { name, available } = &err else { unreachable!() };
+                let DeviceError::NoSuchDevice { name, available } = &err else {
+                    unreachable!()
+                };
                 assert_eq!(name, "no-such-mic");
-                assert!(available.iter().any(|d| d == soundserver::MIC_SOURCE), "{available:?}");
+                assert!(
+                    available.iter().any(|d| d == soundserver::MIC_SOURCE),
+                    "{available:?}"
+                );
                 // Mic candidates exclude monitors; loopback ones are only monitors.
-                assert!(!available.iter().any(|d| d.ends_with(".monitor")), "{available:?}");
+                assert!(
+                    !available.iter().any(|d| d.ends_with(".monitor")),
+                    "{available:?}"
+                );
                 assert!(err.retryable());
                 assert!(err.to_string().contains("vmic"), "{err}");
             }
@@ -80,11 +101,20 @@ fn main() {
             .find(|h| h.host == cpal::HostId::PulseAudio)
             .expect("pulseaudio host listed");
         let devices = pulse.devices.as_ref().expect("pulse devices");
-        let vmic = devices.iter().find(|d| d.name == soundserver::MIC_SOURCE).unwrap();
+        let vmic = devices
+            .iter()
+            .find(|d| d.name == soundserver::MIC_SOURCE)
+            .unwrap();
         assert!(vmic.input && vmic.default_input && !vmic.loopback);
-        let monitor = devices.iter().find(|d| d.name == soundserver::SPEAKER_MONITOR).unwrap();
+        let monitor = devices
+            .iter()
+            .find(|d| d.name == soundserver::SPEAKER_MONITOR)
+            .unwrap();
         assert!(monitor.input && monitor.loopback);
-        let spk = devices.iter().find(|d| d.name == soundserver::SPEAKER_SINK).unwrap();
+        let spk = devices
+            .iter()
+            .find(|d| d.name == soundserver::SPEAKER_SINK)
+            .unwrap();
         assert!(spk.output && spk.default_output);
     });
 
@@ -100,7 +130,10 @@ fn run(name: &str, test: impl FnOnce() + std::panic::UnwindSafe) -> usize {
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(test);
     let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
-    println!("test {name} ... {verdict} ({:.2} s)", started.elapsed().as_secs_f64());
+    println!(
+        "test {name} ... {verdict} ({:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
     usize::from(outcome.is_err())
 }
 
@@ -135,7 +168,9 @@ fn write_tone(path: &Path) {
     for i in 0..frames {
         let t = i as f64 / f64::from(TONE_RATE_HZ);
         let s = 0.5 * (2.0 * std::f64::consts::PI * TONE_HZ * t).sin();
-        writer.write_sample((s * f64::from(i16::MAX)) as i16).unwrap();
+        writer
+            .write_sample((s * f64::from(i16::MAX)) as i16)
+            .unwrap();
     }
     writer.finalize().unwrap();
 }
@@ -166,20 +201,31 @@ fn capture_tone(server: &SoundServer, tone: &Path, kind: SourceKind, device: &st
 
     let mut captured = Vec::new();
     let mut scratch = vec![0.0f32; 4096];
-    let pump = |until: Instant, captured: &mut Vec<f32>, consumer: &mut Consumer, scratch: &mut [f32]| {
-        while Instant::now() < until {
-            drain(consumer, captured, scratch);
-            std::thread::sleep(DRAIN_INTERVAL);
-        }
-    };
-    pump(Instant::now() + LEAD_IN, &mut captured, &mut consumer, &mut scratch);
+    let pump =
+        |until: Instant, captured: &mut Vec<f32>, consumer: &mut Consumer, scratch: &mut [f32]| {
+            while Instant::now() < until {
+                drain(consumer, captured, scratch);
+                std::thread::sleep(DRAIN_INTERVAL);
+            }
+        };
+    pump(
+        Instant::now() + LEAD_IN,
+        &mut captured,
+        &mut consumer,
+        &mut scratch,
+    );
     let mut player = server.play(sink, tone).expect("paplay");
     while player.try_wait().expect("paplay status").is_none() {
         drain(&mut consumer, &mut captured, &mut scratch);
         std::thread::sleep(DRAIN_INTERVAL);
     }
     assert!(player.wait().unwrap().success(), "paplay failed");
-    pump(Instant::now() + TAIL, &mut captured, &mut consumer, &mut scratch);
+    pump(
+        Instant::now() + TAIL,
+        &mut captured,
+        &mut consumer,
+        &mut scratch,
+    );
     stream.log_realtime_status();
     let wall = started.elapsed();
     let snapshot = stats.snapshot();
@@ -189,7 +235,10 @@ fn capture_tone(server: &SoundServer, tone: &Path, kind: SourceKind, device: &st
     // Gapless accounting: every delivered frame was popped, none overflowed.
     assert_eq!(snapshot.overflowed_samples, 0, "{snapshot:?}");
     let after = stats.snapshot();
-    assert_eq!(after.frames_captured, captured.len() as u64 + after.overflowed_samples);
+    assert_eq!(
+        after.frames_captured,
+        captured.len() as u64 + after.overflowed_samples
+    );
     assert_eq!(after.popped_samples, captured.len() as u64);
     assert_eq!(after.stream_errors, 0, "{after:?}");
 
@@ -223,7 +272,10 @@ fn capture_tone(server: &SoundServer, tone: &Path, kind: SourceKind, device: &st
         after.overflowed_samples,
     );
     assert!((span_s - TONE.as_secs_f64()).abs() < 0.02, "span {span_s}");
-    assert!((frequency_hz - TONE_HZ).abs() < 5.0, "frequency {frequency_hz}");
+    assert!(
+        (frequency_hz - TONE_HZ).abs() < 5.0,
+        "frequency {frequency_hz}"
+    );
     assert!((peak - 0.5).abs() < 0.05, "peak {peak}");
     // The device clock delivered as many frames as wall time allows, minus
     // at most what still sat in the server's record buffer at stop.

@@ -29,7 +29,10 @@ const CHILD_ENV: &str = "HARK_REALTIME_ALLOC_CHILD";
 fn body(channels: u16, ring_capacity: usize, request: RealtimeRequest) -> (CallbackBody, Consumer) {
     let (producer, consumer) = handoff::ring(ring_capacity);
     let stats = Arc::new(CaptureStats::new(producer.counters()));
-    (CallbackBody::new(channels, producer, stats, request), consumer)
+    (
+        CallbackBody::new(channels, producer, stats, request),
+        consumer,
+    )
 }
 
 /// Wraps `samples` in a real `cpal::Data` of `format`, as a host would.
@@ -86,7 +89,11 @@ fn callback_never_allocates_i32_u16_u8_i24_f64() {
     run_format(1i32 << 30, cpal::SampleFormat::I32, 0.5);
     run_format(u16::MAX / 4 * 3 + 1, cpal::SampleFormat::U16, 0.5);
     run_format(192u8, cpal::SampleFormat::U8, 0.5);
-    run_format(cpal::I24::new(1 << 22).unwrap(), cpal::SampleFormat::I24, 0.5);
+    run_format(
+        cpal::I24::new(1 << 22).unwrap(),
+        cpal::SampleFormat::I24,
+        0.5,
+    );
     run_format(-0.5f64, cpal::SampleFormat::F64, -0.5);
 }
 
@@ -145,7 +152,12 @@ fn child_allocates_inside_the_guard() {
 fn deliberate_allocation_aborts() {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--ignored", "--exact", "child_allocates_inside_the_guard", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_allocates_inside_the_guard",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, "1")
         .output()
         .unwrap();

@@ -46,7 +46,11 @@ pub fn parse_host(name: &str) -> Result<cpal::HostId, DeviceError> {
             device: name.to_owned(),
             detail: format!(
                 "unknown audio host; this build knows: {}",
-                hosts.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
+                hosts
+                    .iter()
+                    .map(|h| h.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
 }

@@ -64,12 +64,8 @@ impl CaptureStream {
 
         let (producer, consumer) = handoff::ring(ring_capacity_samples);
         let stats = Arc::new(CaptureStats::new(producer.counters()));
-        let mut body = CallbackBody::new(
-            config.channels,
-            producer,
-            Arc::clone(&stats),
-            spec.realtime,
-        );
+        let mut body =
+            CallbackBody::new(config.channels, producer, Arc::clone(&stats), spec.realtime);
         let error_stats = Arc::clone(&stats);
         let stream = device
             .build_input_stream_raw(
@@ -136,8 +132,7 @@ impl CaptureStream {
     /// Not real-time safe.
     pub fn log_realtime_status(&self) -> bool {
         let priority = self.stats.priority();
-        if priority == PriorityState::Pending || self.realtime_logged.swap(true, Ordering::AcqRel)
-        {
+        if priority == PriorityState::Pending || self.realtime_logged.swap(true, Ordering::AcqRel) {
             return false;
         }
         let core = self.stats.pinned_core();
@@ -161,7 +156,10 @@ impl CaptureStream {
     }
 }
 
-fn buffer_size_for(host: cpal::HostId, supported: &cpal::SupportedStreamConfig) -> cpal::BufferSize {
+fn buffer_size_for(
+    host: cpal::HostId,
+    supported: &cpal::SupportedStreamConfig,
+) -> cpal::BufferSize {
     #[cfg(target_os = "linux")]
     if host == cpal::HostId::Alsa {
         let frames = (ALSA_REQUEST.as_secs_f64() * f64::from(supported.sample_rate())) as u32;

@@ -24,10 +24,18 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
                 for d in devices {
                     let mut marks = Vec::new();
                     if d.input {
-                        marks.push(if d.default_input { "input (default)" } else { "input" });
+                        marks.push(if d.default_input {
+                            "input (default)"
+                        } else {
+                            "input"
+                        });
                     }
                     if d.output {
-                        marks.push(if d.default_output { "output (default)" } else { "output" });
+                        marks.push(if d.default_output {
+                            "output (default)"
+                        } else {
+                            "output"
+                        });
                     }
                     if d.loopback {
                         marks.push("loopback");
