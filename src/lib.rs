@@ -46,5 +46,6 @@ pub mod model;
 pub mod monitor;
 pub mod score;
 pub mod sizer;
+pub mod soundserver;
 pub mod transcript;
 pub mod vad;

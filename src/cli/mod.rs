@@ -2,6 +2,7 @@
 //! codes. Everything here may block, allocate and print; nothing here runs on
 //! the real-time thread.
 
+pub mod devices;
 pub mod model;
 pub mod transcribe;
 
@@ -52,6 +53,8 @@ pub enum Command {
     /// Import and quantize Whisper models.
     #[command(subcommand)]
     Model(model::Command),
+    /// List audio hosts and devices (names usable with --device).
+    Devices(devices::Args),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
@@ -77,6 +80,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(cmd) => model::run(cmd),
+        Command::Devices(args) => devices::run(args),
     }
 }
 
@@ -111,6 +115,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if cause.is::<crate::model::ModelError>() || cause.is::<crate::dsp::AudioFileError>() {
         return Some(EXIT_BAD_INPUT);
+    }
+    if cause.is::<crate::capture::DeviceError>() {
+        return Some(EXIT_DEVICE);
     }
     None
 }
