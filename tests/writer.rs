@@ -23,7 +23,7 @@ use hark::transcript::{
 const CHILD_ENV: &str = "HARK_WRITER_TEST_CHILD";
 
 fn event(i: usize) -> Event {
-    let source = if i % 2 == 0 {
+    let source = if i.is_multiple_of(2) {
         Source::Mic
     } else {
         Source::Loopback

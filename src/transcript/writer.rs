@@ -113,7 +113,12 @@ impl EventSender {
     /// Not real-time safe.
     pub fn send(&self, event: Event) -> Result<(), SendError> {
         match self.tx.send(Message::Event(event)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shared
+                    .queue_peak
+                    .fetch_max(self.tx.len(), Ordering::Relaxed);
+                Ok(())
+            }
             Err(crossbeam_channel::SendError(Message::Event(e))) => Err(SendError::Closed(e)),
             Err(_) => unreachable!("only events are sent here"),
         }
