@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::error::WriteError;
 use super::format::{Format, VTT_HEADER};
@@ -221,13 +222,25 @@ impl Target {
     }
 }
 
+/// How long to wait for another holder of the file lock before calling the
+/// file busy. A lock can outlive its writer briefly when a child process was
+/// forked while the file was open (the child holds the descriptor until exec).
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
 /// Takes an exclusive advisory lock so two writers never interleave one file.
 fn lock(file: &File) -> io::Result<()> {
-    // SAFETY: flock on a descriptor we own; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    let give_up = Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::WouldBlock || Instant::now() >= give_up {
+            return Err(err);
+        }
+        std::thread::sleep(LOCK_RETRY);
     }
 }
