@@ -1,0 +1,55 @@
+//! The writer's typed errors. Each names the file it is about.
+
+use std::path::PathBuf;
+
+use super::format::Format;
+
+/// Why the transcript could not be opened or fully written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The output file could not be opened or created (no such directory,
+    /// permission denied, read-only file system, ...).
+    #[error("cannot open transcript file {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output path is a directory.
+    #[error("transcript path {path} is a directory, not a file")]
+    IsDirectory { path: PathBuf },
+    /// Another process holds the file open for writing (it is locked).
+    #[error("transcript file {path} is being written by another process")]
+    Busy { path: PathBuf },
+    /// The existing file could not be read or its torn tail cut before appending.
+    #[error("cannot prepare existing transcript file {path} for appending: {source}")]
+    Recover {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The existing file is not in the format asked for.
+    #[error("existing transcript file {path} is not a {format} file: {reason}")]
+    WrongFormat {
+        path: PathBuf,
+        format: Format,
+        reason: &'static str,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the transcript writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The writer thread panicked; what it had made durable stays on disk.
+    #[error("the transcript writer thread for {path} panicked")]
+    Panicked { path: PathBuf },
+    /// At the end, some events could be written neither to the transcript
+    /// nor to any emergency file.
+    #[error(
+        "{events} transcript events could not be written to {path} nor to any emergency file \
+         (last error: {last_error})"
+    )]
+    Unwritable {
+        path: PathBuf,
+        events: u64,
+        last_error: String,
+    },
+}
