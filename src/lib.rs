@@ -44,6 +44,7 @@ pub mod handoff;
 pub mod inference;
 pub mod model;
 pub mod monitor;
+pub mod pipeline;
 pub mod score;
 pub mod sizer;
 pub mod soundserver;

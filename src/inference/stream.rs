@@ -13,15 +13,17 @@
 //!    end minus its hangover). Otherwise one more pass runs and is committed
 //!    whole. This is where most text is committed, and why the latency from
 //!    the end of a phrase is about one hangover plus at most one pass.
-//! 3. **Inside a long utterance, commit what two passes agree on**
+//! 3. **Inside a long utterance** (longer than [`StreamConfig::commit_after`]),
+//!    **commit what two passes agree on**
 //!    (LocalAgreement-2, as in ufal/whisper_streaming), but never a word that
 //!    ends within [`StreamConfig::tail_guard`] of the newest audio: that word
 //!    may still be growing ("the" -> "then").
 //! 4. **Trim the window** after commits once it is longer than
-//!    [`StreamConfig::trim_after`], cutting at the end of the last committed
-//!    word; the committed text goes on as the prompt, and a new pass's words
-//!    that repeat the committed tail are dropped, so no word is duplicated or
-//!    lost at the cut.
+//!    [`StreamConfig::trim_after`], cutting at the start of the last
+//!    committed word; the committed text goes on as the prompt, and a new
+//!    pass's words that repeat the committed tail are dropped, so no word is
+//!    duplicated or lost at the cut. Inside a window, committed words are
+//!    found in a new pass by aligning text, not by Whisper's rough word times.
 //! 5. **Falling behind** never skips audio: a pass takes all the audio that
 //!    arrived while the previous one ran (so passes get larger, not more
 //!    frequent), and the lag is reported.
@@ -54,6 +56,9 @@ pub struct StreamConfig {
     pub hangover: Duration,
     /// Words ending this close to the newest audio are never committed early.
     pub tail_guard: Duration,
+    /// Commit what two passes agree on only once the window is longer than
+    /// this; shorter utterances are committed whole when they end.
+    pub commit_after: Duration,
     /// Trim the window after commits once it is longer than this.
     pub trim_after: Duration,
     /// Past this window length, commit agreed words even without a second
@@ -72,7 +77,8 @@ impl StreamConfig {
             min_step: Duration::from_millis(250),
             hangover: Duration::from_millis(300),
             tail_guard: Duration::from_millis(600),
-            trim_after: Duration::from_secs(12),
+            commit_after: Duration::from_secs(8),
+            trim_after: Duration::from_secs(10),
             max_window: Duration::from_secs(24),
             prompt_words: 40,
             partials: true,
@@ -321,22 +327,10 @@ impl Stream {
         if cut_repetition(&mut words) {
             self.stats.loops_cut.fetch_add(1, Ordering::Relaxed);
         }
-        // Drop what this window already committed: first by matching words
-        // in order, then, where Whisper changed its mind about committed
-        // audio, by time.
-        let mut skip = 0;
-        while skip < words.len()
-            && skip < self.window_committed.len()
-            && same_word(&words[skip].text, &self.window_committed[skip].text)
-        {
-            skip += 1;
-        }
-        if skip < self.window_committed.len() {
-            let committed_end = self.window_committed.last().map_or(0.0, |w| w.end);
-            while skip < words.len() && (words[skip].start + words[skip].end) / 2.0 < committed_end {
-                skip += 1;
-            }
-        }
+        // Drop what this window already committed. Word times are too rough
+        // to cut by, so align by text: skip the prefix that is closest to
+        // the committed words (Whisper may re-spell a committed word).
+        let skip = committed_prefix_len(&words, &self.window_committed);
         let mut fresh = words.split_off(skip);
         // After a trim, the window starts at a committed word's end: a pass
         // may repeat the last committed words. Drop the longest such overlap.
@@ -355,7 +349,11 @@ impl Stream {
         let window_s = self.window.len() as f64 / SAMPLE_RATE_HZ as f64;
         let force = window_s > self.config.max_window.as_secs_f64();
         let mut agreed = 0;
-        if let Some(previous) = &self.last_words {
+        // Short utterances are committed whole at their end, where the last
+        // pass has seen all of their audio; agreeing early only pays off
+        // (in latency and window size) on long ones.
+        let long = window_s > self.config.commit_after.as_secs_f64();
+        if let (true, Some(previous)) = (long, &self.last_words) {
             while agreed < words.len()
                 && agreed < previous.len()
                 && same_word(&words[agreed].text, &previous[agreed].text)
@@ -423,7 +421,10 @@ impl Stream {
         if window_s <= self.config.trim_after.as_secs_f64() {
             return;
         }
-        let cut = ((last.end * SAMPLE_RATE_HZ as f64) as u64).clamp(self.window_start, self.window_end());
+        // Cut at the start of the last committed word, not its end: word
+        // times are rough, and a word heard twice is dropped as a repeat of
+        // the committed tail, while a word cut in half would be lost.
+        let cut = ((last.start * SAMPLE_RATE_HZ as f64) as u64).clamp(self.window_start, self.window_end());
         let n = (cut - self.window_start) as usize;
         self.window.drain(..n);
         self.window_start = cut;
@@ -491,6 +492,28 @@ pub fn cut_repetition(words: &mut Vec<Word>) -> bool {
     false
 }
 
+/// How many leading `words` correspond to `committed`: the prefix length
+/// whose word edit distance to `committed` is smallest (the longer one on a
+/// tie, so a re-spelled committed word is still skipped).
+fn committed_prefix_len(words: &[Word], committed: &[Word]) -> usize {
+    if committed.is_empty() {
+        return 0;
+    }
+    let max_k = words.len().min(committed.len() + 3);
+    // dist[k] = edit distance between words[..k] and committed, computed
+    // row by row over committed.
+    let mut row: Vec<usize> = (0..=max_k).collect();
+    for (i, c) in committed.iter().enumerate() {
+        let mut next = vec![i + 1; max_k + 1];
+        for k in 1..=max_k {
+            let sub = row[k - 1] + usize::from(!same_word(&words[k - 1].text, &c.text));
+            next[k] = sub.min(row[k] + 1).min(next[k - 1] + 1);
+        }
+        row = next;
+    }
+    (0..=max_k).rev().min_by_key(|&k| row[k]).unwrap_or(0)
+}
+
 /// The number of leading `fresh` words that repeat the end of `recent`.
 fn overlap_with_tail(recent: &VecDeque<String>, fresh: &[Word]) -> usize {
     let max = recent.len().min(fresh.len()).min(5);
@@ -530,6 +553,15 @@ mod tests {
         let mut w = words("the cat sat on the mat");
         assert!(!cut_repetition(&mut w));
         assert_eq!(w.len(), 6);
+    }
+
+    #[test]
+    fn committed_prefix_is_found_by_text() {
+        let committed = words("the weather today");
+        assert_eq!(committed_prefix_len(&words("the weather today will be"), &committed), 3);
+        assert_eq!(committed_prefix_len(&words("the whether today will be"), &committed), 3);
+        assert_eq!(committed_prefix_len(&words("weather today will be"), &committed), 2);
+        assert_eq!(committed_prefix_len(&words("will be"), &[]), 0);
     }
 
     #[test]
