@@ -160,6 +160,9 @@ pub struct SourceReport {
 
 struct Running {
     stats: Arc<SourceStats>,
+    /// Set once nothing more will be pushed into the ring (the feeder ended,
+    /// or the capture stream was stopped); the pump then drains and ends.
+    input_closed: Arc<AtomicBool>,
     capture: Option<CaptureStream>,
     feeder: Option<JoinHandle<()>>,
     pump: JoinHandle<()>,
@@ -218,7 +221,7 @@ impl Pipeline {
         source: &SourceConfig,
         events: Sender<Event>,
     ) -> Result<Running, PipelineError> {
-        let feed_done = Arc::new(AtomicBool::new(false));
+        let input_closed = Arc::new(AtomicBool::new(false));
         let (capture, consumer, feeder, rate_hz) = match &source.feed {
             Feed::Device(spec) => {
                 // The ring's size depends on the device's rate, known only
@@ -235,7 +238,7 @@ impl Pipeline {
                 dsp::downmix(&audio.samples, audio.channels, &mut mono);
                 let capacity = handoff::capacity_for(RING_DURATION, audio.rate_hz, 1);
                 let (producer, consumer) = handoff::ring(capacity);
-                let done = Arc::clone(&feed_done);
+                let done = Arc::clone(&input_closed);
                 let stop = Arc::clone(&self.stop);
                 let rate = audio.rate_hz;
                 let feeder = std::thread::Builder::new()
@@ -248,7 +251,6 @@ impl Pipeline {
         let (to_worker, from_pump) = crossbeam_channel::bounded(WORKER_QUEUE_EVENTS);
         let mut stream_config = StreamConfig::new(source.source);
         stream_config.partials = config.partials;
-        stream_config.hangover = config.vad.hangover;
         let worker = Worker::spawn(model, config.threads, stream_config, self.clock, from_pump, events)?;
         let stats = Arc::new(SourceStats {
             source: source.source,
@@ -277,13 +279,14 @@ impl Pipeline {
             resampled: Vec::new(),
             vad_events: Vec::new(),
         };
-        let stop = Arc::clone(&self.stop);
+        let closed = Arc::clone(&input_closed);
         let pump = std::thread::Builder::new()
             .name(format!("hark-pump-{}", source.source))
-            .spawn(move || pump.run(&stop, &feed_done))
+            .spawn(move || pump.run(&closed))
             .map_err(PipelineError::Thread)?;
         Ok(Running {
             stats,
+            input_closed,
             capture,
             feeder,
             pump,
@@ -324,9 +327,12 @@ impl Pipeline {
         let mut reports = Vec::new();
         for running in self.running.drain(..) {
             if let Some(capture) = running.capture {
+                // After this returns the callback runs no more.
                 capture.stop();
+                running.input_closed.store(true, Ordering::Release);
             }
             if let Some(feeder) = running.feeder {
+                // The feeder closes the input itself after its last push.
                 let _ = feeder.join();
             }
             let _ = running.pump.join();
@@ -381,11 +387,11 @@ struct Pump {
 }
 
 impl Pump {
-    fn run(mut self, stop: &AtomicBool, feed_done: &AtomicBool) {
+    fn run(mut self, input_closed: &AtomicBool) {
         loop {
-            // Read the flags before draining, so nothing pushed before they
-            // were set is left behind.
-            let ending = stop.load(Ordering::Acquire) || feed_done.load(Ordering::Acquire);
+            // Read the flag before draining: everything pushed before it was
+            // set is then drained below.
+            let ending = input_closed.load(Ordering::Acquire);
             let mut chunk = std::mem::take(&mut self.chunk);
             while let Some(next) = self.reader.next_chunk() {
                 chunk.clear();

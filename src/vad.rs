@@ -75,8 +75,10 @@ pub enum VadEvent {
     SpeechStart { start: u64 },
     /// Utterance audio, contiguous with the previous Audio chunk; `start` is its absolute sample index.
     Audio { start: u64, samples: Vec<f32> },
-    /// The utterance ended at absolute sample `end` (hangover included).
-    SpeechEnd { end: u64 },
+    /// The utterance ended at absolute sample `end` (hangover included);
+    /// its last voiced frame ended at `voiced_end` (equal to `end` when the
+    /// stream was finished or the utterance cut at its maximum length).
+    SpeechEnd { end: u64, voiced_end: u64 },
 }
 
 /// Splits a stream of 16 kHz mono samples into utterances. See the module docs.
@@ -320,9 +322,17 @@ impl Segmenter {
     }
 
     fn close_utterance(&mut self, end: u64, out: &mut Vec<VadEvent>) {
+        let unvoiced = self.utterance.as_ref().map_or(0, |u| u.unvoiced_run);
+        // Only a close by hangover ends on unvoiced frames; the caller's end
+        // is then past the voice by the unvoiced run.
+        let voiced_end = if unvoiced >= self.hangover_frames {
+            end.saturating_sub(u64::from(unvoiced) * FRAME_SAMPLES as u64)
+        } else {
+            end
+        };
         self.flush_audio(out);
         self.utterance = None;
-        out.push(VadEvent::SpeechEnd { end });
+        out.push(VadEvent::SpeechEnd { end, voiced_end });
     }
 
     /// Emits the utterance audio gathered so far.

@@ -107,7 +107,7 @@ fn utterances(events: &[VadEvent]) -> Vec<Utterance> {
                 assert!(!samples.is_empty());
                 u.audio.extend_from_slice(samples);
             }
-            VadEvent::SpeechEnd { end } => {
+            VadEvent::SpeechEnd { end, .. } => {
                 let mut u = open.take().expect("SpeechEnd without SpeechStart");
                 assert_eq!(
                     u.start + u.audio.len() as u64,
@@ -262,7 +262,8 @@ fn finish_closes_an_open_utterance() {
     assert_eq!(
         events.last(),
         Some(&VadEvent::SpeechEnd {
-            end: input.len() as u64
+            end: input.len() as u64,
+            voiced_end: input.len() as u64
         })
     );
     let found = utterances(&events);

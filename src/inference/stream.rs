@@ -9,8 +9,8 @@
 //!    audio arrived. Its words, minus what is already committed, are the
 //!    partial hypothesis. Silence (no open utterance) costs no pass at all.
 //! 2. **Commit at the end of an utterance without waiting for a new pass**
-//!    when the last pass already covered the last voiced sample (the VAD's
-//!    end minus its hangover). Otherwise one more pass runs and is committed
+//!    when the last pass already covered the last voiced sample (the VAD
+//!    reports where the voice stopped, before its hangover). Otherwise one more pass runs and is committed
 //!    whole. This is where most text is committed, and why the latency from
 //!    the end of a phrase is about one hangover plus at most one pass.
 //! 3. **Inside a long utterance** (longer than [`StreamConfig::commit_after`]),
@@ -51,9 +51,6 @@ pub struct StreamConfig {
     pub source: Source,
     /// New audio needed before another pass inside an utterance.
     pub min_step: Duration,
-    /// The VAD's hangover: the utterance's last voiced sample is this long
-    /// before its end.
-    pub hangover: Duration,
     /// Words ending this close to the newest audio are never committed early.
     pub tail_guard: Duration,
     /// Commit what two passes agree on only once the window is longer than
@@ -75,7 +72,6 @@ impl StreamConfig {
         StreamConfig {
             source,
             min_step: Duration::from_millis(250),
-            hangover: Duration::from_millis(300),
             tail_guard: Duration::from_millis(600),
             commit_after: Duration::from_secs(8),
             trim_after: Duration::from_secs(10),
@@ -145,6 +141,8 @@ pub struct Stream {
     in_utterance: bool,
     /// The utterance's end, once the VAD closed it.
     speech_end: Option<u64>,
+    /// Where its last voiced frame ended.
+    voiced_end: u64,
     /// Uncommitted words of the last pass (absolute times).
     last_words: Option<Vec<Word>>,
     /// Words committed inside the current window (absolute times).
@@ -165,6 +163,7 @@ impl Stream {
             decoded_until: 0,
             in_utterance: false,
             speech_end: None,
+            voiced_end: 0,
             last_words: None,
             window_committed: Vec::new(),
             recent: VecDeque::new(),
@@ -197,8 +196,9 @@ impl Stream {
                 self.received_until = start + samples.len() as u64;
                 self.in_utterance = true;
             }
-            VadEvent::SpeechEnd { end } => {
+            VadEvent::SpeechEnd { end, voiced_end } => {
                 self.speech_end = Some(end);
+                self.voiced_end = voiced_end;
                 self.received_until = self.received_until.max(end);
             }
         }
@@ -215,9 +215,8 @@ impl Stream {
         if !self.in_utterance || self.window.is_empty() {
             return Action::Wait;
         }
-        if let Some(end) = self.speech_end {
-            let voiced_end = end.saturating_sub(samples(self.config.hangover));
-            let covered = self.last_words.is_some() && self.decoded_until >= voiced_end.min(self.window_end());
+        if self.speech_end.is_some() {
+            let covered = self.last_words.is_some() && self.decoded_until >= self.voiced_end.min(self.window_end());
             return if covered { Action::CommitLast } else { Action::Decode };
         }
         let new_audio = self.window_end().saturating_sub(self.decoded_until.max(self.window_start));
@@ -251,7 +250,9 @@ impl Stream {
             return Ok(Vec::new());
         }
         if self.speech_end.is_none() {
+            // Stopped mid-utterance: all of it counts as voiced.
             self.speech_end = Some(self.window_end());
+            self.voiced_end = self.window_end();
         }
         if self.next_action() == Action::Decode {
             let hypothesis = self.decode(decoder)?;
