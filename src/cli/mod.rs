@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod model;
+pub mod realtime;
 pub mod transcribe;
 
 use std::process::ExitCode;
