@@ -23,14 +23,19 @@ fn model() -> Model {
 
 /// Plays `file` through the pipeline at 1x; stops after `stop_after` if
 /// given, else when the file has played. Returns every event.
-fn stream_file(model: &Model, file: &Path, stop_after: Option<Duration>) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
+fn stream_file(
+    model: &Model,
+    file: &Path,
+    stop_after: Option<Duration>,
+) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
     let (tx, rx) = crossbeam_channel::unbounded();
     let sources = [SourceConfig {
         source: Source::File,
         feed: Feed::File(file.to_path_buf()),
         record: None,
     }];
-    let pipeline = Pipeline::start(model, &PipelineConfig::default(), &sources, tx).expect("pipeline starts");
+    let pipeline =
+        Pipeline::start(model, &PipelineConfig::default(), &sources, tx).expect("pipeline starts");
     let started = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(50));
@@ -78,9 +83,19 @@ fn streaming_matches_offline_on_the_programme() {
     let wer_offline = score::wer(&reference, &offline).rate();
     eprintln!("streamed: {streamed}\noffline:  {offline}\nWER stream {wer_stream:.3} offline {wer_offline:.3}");
     for e in &events {
-        eprintln!("{:?} {:.2}-{:.2} @{:.2}: {}", e.kind, e.start, e.end, e.emitted.unwrap_or(0.0), e.text);
+        eprintln!(
+            "{:?} {:.2}-{:.2} @{:.2}: {}",
+            e.kind,
+            e.start,
+            e.end,
+            e.emitted.unwrap_or(0.0),
+            e.text
+        );
     }
-    assert!(wer_stream <= wer_offline + 0.08, "streaming WER {wer_stream} vs offline {wer_offline}");
+    assert!(
+        wer_stream <= wer_offline + 0.08,
+        "streaming WER {wer_stream} vs offline {wer_offline}"
+    );
     let r = &reports[0];
     assert_eq!(r.overflowed, 0);
     assert_eq!(r.offered, r.pumped, "every sample fed was pumped");
