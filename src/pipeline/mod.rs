@@ -288,7 +288,15 @@ impl Pipeline {
                 (None, consumer, Some(feeder), rate)
             }
         };
-        let timeline_origin = self.clock.elapsed();
+        // The first sample's time: the device may hand over a block of
+        // buffered audio as it opens, so count back from what arrived.
+        let arrived = device.as_ref().map_or(0, |d| {
+            d.capture_stats().frames_captured.load(Ordering::Acquire)
+        });
+        let timeline_origin = self
+            .clock
+            .elapsed()
+            .saturating_sub(Duration::from_secs_f64(arrived as f64 / f64::from(rate_hz)));
         let (to_worker, from_pump) = crossbeam_channel::bounded(WORKER_QUEUE_EVENTS);
         let mut stream_config = StreamConfig::new(source.source);
         stream_config.partials = config.partials;

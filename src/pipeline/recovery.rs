@@ -5,8 +5,11 @@
 //! The policy, run on the source's pump thread (never on the callback):
 //!
 //! 1. A stream is dead when the backend reported an error other than an
-//!    xrun, or when no frame arrived for [`STALL_TIMEOUT`] (a removed
-//!    PulseAudio source may simply stop delivering).
+//!    xrun, when no frame arrived for [`STALL_TIMEOUT`], or when the named
+//!    device it was opened on is no longer listed (checked every
+//!    [`PRESENCE_CHECK_INTERVAL`]; PulseAudio silently moves the streams of
+//!    a removed source elsewhere, so up to that long of the other device's
+//!    audio may be captured before the swap).
 //! 2. Reopen the same device up to [`FAST_ATTEMPTS`] times, waiting
 //!    [`SETTLE`] before each attempt for the device to settle.
 //! 3. Then open the default device of the same kind (if a named device was
@@ -37,6 +40,11 @@ pub const FAST_ATTEMPTS: u32 = 3;
 pub const SLOW_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 /// No frame for this long means the stream is dead.
 pub const STALL_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How often a named device is looked for in the device list while it runs.
+/// PulseAudio moves the streams of a removed source to another one
+/// ("rescue") without telling the client, so frames keep flowing from the
+/// wrong device: only the list shows that the device is gone.
+pub const PRESENCE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a source on its fallback device looks for the device asked for.
 pub const HOME_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -122,6 +130,7 @@ pub struct DeviceFeed {
     last_progress: Instant,
     on_fallback: bool,
     next_home_check: Instant,
+    next_presence_check: Instant,
 }
 
 impl DeviceFeed {
@@ -143,6 +152,7 @@ impl DeviceFeed {
             last_progress: Instant::now(),
             on_fallback: false,
             next_home_check: Instant::now(),
+            next_presence_check: Instant::now() + PRESENCE_CHECK_INTERVAL,
         };
         let opened = feed.open_spec(&spec.clone())?;
         Ok((feed, opened))
@@ -175,6 +185,7 @@ impl DeviceFeed {
                 self.fatal_errors_at_open = self.fatal_errors();
                 self.frames_seen = self.stats.frames_captured.load(Ordering::Acquire);
                 self.last_progress = Instant::now();
+                self.next_presence_check = self.last_progress + PRESENCE_CHECK_INTERVAL;
                 self.stream = Some(stream);
                 self.recovery
                     .consecutive_failed_attempts
@@ -211,15 +222,28 @@ impl DeviceFeed {
         if frames != self.frames_seen {
             self.frames_seen = frames;
             self.last_progress = now;
-            return None;
-        }
-        (now.duration_since(self.last_progress) > STALL_TIMEOUT).then(|| {
-            format!(
+        } else if now.duration_since(self.last_progress) > STALL_TIMEOUT {
+            return Some(format!(
                 "'{}' delivered nothing for {} ms",
                 stream.device_name(),
                 STALL_TIMEOUT.as_millis()
-            )
-        })
+            ));
+        }
+        if self.on_fallback || self.spec.device.is_none() || now < self.next_presence_check {
+            return None;
+        }
+        self.next_presence_check = now + PRESENCE_CHECK_INTERVAL;
+        let listed = self.is_listed();
+        tracing::debug!(device = stream.device_name(), listed, "presence check");
+        (!listed).then(|| format!("'{}' is no longer listed", stream.device_name()))
+    }
+
+    /// Whether the device asked for is in the host's device list.
+    fn is_listed(&self) -> bool {
+        let Ok(host) = device::open_host(self.spec.host) else {
+            return false;
+        };
+        device::select(&host, self.spec.kind, self.spec.device.as_deref()).is_ok()
     }
 
     /// Stops the running stream (its ring stays readable).
@@ -292,10 +316,7 @@ impl DeviceFeed {
             return false;
         }
         self.next_home_check = now + HOME_CHECK_INTERVAL;
-        let Ok(host) = device::open_host(self.spec.host) else {
-            return false;
-        };
-        device::select(&host, self.spec.kind, self.spec.device.as_deref()).is_ok()
+        self.is_listed()
     }
 
     /// Swaps from the fallback to the device asked for. Stop the old stream
