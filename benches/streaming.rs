@@ -37,13 +37,20 @@ fn main() {
         let cut = tempfile::Builder::new().suffix(".wav").tempfile().unwrap();
         let audio = wav::read(&programme).unwrap();
         let end = ((phrases[1].1 + 1.0) * audio.rate_hz as f64) as usize;
-        write_wav(cut.path(), &audio.samples[..end.min(audio.samples.len())], audio.rate_hz);
+        write_wav(
+            cut.path(),
+            &audio.samples[..end.min(audio.samples.len())],
+            audio.rate_hz,
+        );
         let path = cut.into_temp_path().keep().unwrap();
         (path, phrases[..2].to_vec())
     };
 
     let (events, reports, cpu) = run(&model, &file);
-    let finals: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Final).collect();
+    let finals: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Final)
+        .collect();
     let mut latencies = Vec::new();
     for (start, end, text) in &phrases {
         // The phrase's text is committed by the last final event that
@@ -58,14 +65,26 @@ fn main() {
             None => println!("  phrase not committed: {text}"),
         }
     }
-    let reference: String = phrases.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join(" ");
-    let streamed: String = finals.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join(" ");
+    let reference: String = phrases
+        .iter()
+        .map(|p| p.2.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let streamed: String = finals
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     let offline = offline_text(&model, &file);
     let wer_stream = score::wer(&reference, &streamed).rate();
     let wer_offline = score::wer(&reference, &offline).rate();
     latencies.sort_by(f64::total_cmp);
     let r = &reports[0];
-    println!("speech: {} phrases, {} committed events", phrases.len(), finals.len());
+    println!(
+        "speech: {} phrases, {} committed events",
+        phrases.len(),
+        finals.len()
+    );
     println!(
         "  latency end-of-phrase -> final: p50 {:.2} s  p95 {:.2} s  max {:.2} s  (n={})",
         percentile(&latencies, 0.5),
@@ -124,7 +143,10 @@ fn run(model: &Model, file: &Path) -> (Vec<Event>, Vec<SourceReport>, f64) {
 fn offline_text(model: &Model, file: &Path) -> String {
     let audio = wav::read_16k_mono(file).unwrap();
     let mut decoder = model.decoder(2).unwrap();
-    decoder.decode(&audio.samples, &DecodeRequest::default(), None).unwrap().text()
+    decoder
+        .decode(&audio.samples, &DecodeRequest::default(), None)
+        .unwrap()
+        .text()
 }
 
 fn cpu_seconds() -> f64 {
@@ -144,7 +166,11 @@ fn read_phrases(path: &Path) -> Vec<(f64, f64, String)> {
         .lines()
         .filter_map(|l| {
             let mut f = l.splitn(3, '\t');
-            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?, f.next()?.to_string()))
+            Some((
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.to_string(),
+            ))
         })
         .collect()
 }
@@ -177,7 +203,8 @@ fn write_wav(path: &Path, samples: &[f32], rate_hz: u32) {
     };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16).unwrap();
+        w.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16)
+            .unwrap();
     }
     w.finalize().unwrap();
 }

@@ -52,8 +52,15 @@ pub struct Consumer {
 ///
 /// Not real-time safe. (allocates the ring)
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
+    ring_counting_into(capacity, Arc::new(RingCounters::default()))
+}
+
+/// Creates a ring whose counters are `counters`, shared with earlier rings:
+/// a source that swaps devices keeps one running count of every sample.
+///
+/// Not real-time safe. (allocates the ring)
+pub fn ring_counting_into(capacity: usize, counters: Arc<RingCounters>) -> (Producer, Consumer) {
     let (inner_prod, inner_cons) = HeapRb::<f32>::new(capacity.max(1)).split();
-    let counters = Arc::new(RingCounters::default());
     (
         Producer {
             inner: inner_prod,

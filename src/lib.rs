@@ -47,6 +47,7 @@ pub mod monitor;
 pub mod pipeline;
 pub mod score;
 pub mod sizer;
+pub mod soak;
 pub mod soundserver;
 pub mod transcript;
 pub mod vad;

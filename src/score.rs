@@ -86,7 +86,9 @@ fn drop_number_and(words: Vec<String>) -> Vec<String> {
     let is_number = |w: &str| ONES.contains(&w) || TENS[2..].contains(&w);
     let mut out: Vec<String> = Vec::with_capacity(words.len());
     for (i, w) in words.iter().enumerate() {
-        let after_scale = out.last().is_some_and(|p| p == "hundred" || p == "thousand");
+        let after_scale = out
+            .last()
+            .is_some_and(|p| p == "hundred" || p == "thousand");
         let before_number = words.get(i + 1).is_some_and(|n| is_number(n));
         if w == "and" && after_scale && before_number {
             continue;
@@ -105,8 +107,26 @@ fn digit_word(d: char) -> &'static str {
 }
 
 const ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
 const TENS: [&str; 10] = [
     "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
@@ -177,7 +197,10 @@ fn align(reference: &[String], hypothesis: &[String]) -> WordErrors {
             let del = (up.0 + 1, up.1, up.2 + 1, up.3);
             let left = row[j - 1];
             let ins = (left.0 + 1, left.1, left.2, left.3 + 1);
-            row[j] = [sub, del, ins].into_iter().min_by_key(|c| c.0).unwrap_or(sub);
+            row[j] = [sub, del, ins]
+                .into_iter()
+                .min_by_key(|c| c.0)
+                .unwrap_or(sub);
         }
         std::mem::swap(&mut prev, &mut row);
     }
@@ -206,7 +229,10 @@ mod tests {
             "the order number is 317 and it costs 99 dollars",
         );
         assert_eq!(e.rate(), 0.0, "{e:?}");
-        assert_eq!(normalize("Don't stop: 1,000%"), ["dont", "stop", "one", "thousand", "percent"]);
+        assert_eq!(
+            normalize("Don't stop: 1,000%"),
+            ["dont", "stop", "one", "thousand", "percent"]
+        );
         assert_eq!(normalize("at 5pm"), ["at", "five", "pm"]);
         assert_eq!(wer("three hundred and seventeen", "317").rate(), 0.0);
         assert_eq!(normalize("bread and butter"), ["bread", "and", "butter"]);

@@ -29,7 +29,11 @@ fn model() -> Model {
 
 /// Plays `file` through the pipeline at 1x; stops after `stop_after` if
 /// given, else when the file has played. Returns every event.
-fn stream_file(model: &Model, file: &Path, stop_after: Option<Duration>) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
+fn stream_file(
+    model: &Model,
+    file: &Path,
+    stop_after: Option<Duration>,
+) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
     stream_with(model, file, stop_after, &PipelineConfig::default())
 }
 
@@ -94,9 +98,19 @@ fn streaming_final_text_matches_offline() {
     let wer_offline = score::wer(&reference, &offline).rate();
     eprintln!("streamed: {streamed}\noffline:  {offline}\nWER stream {wer_stream:.3} offline {wer_offline:.3}");
     for e in &events {
-        eprintln!("{:?} {:.2}-{:.2} @{:.2}: {}", e.kind, e.start, e.end, e.emitted.unwrap_or(0.0), e.text);
+        eprintln!(
+            "{:?} {:.2}-{:.2} @{:.2}: {}",
+            e.kind,
+            e.start,
+            e.end,
+            e.emitted.unwrap_or(0.0),
+            e.text
+        );
     }
-    assert!(wer_stream <= wer_offline + 0.08, "streaming WER {wer_stream} vs offline {wer_offline}");
+    assert!(
+        wer_stream <= wer_offline + 0.08,
+        "streaming WER {wer_stream} vs offline {wer_offline}"
+    );
     let r = &reports[0];
     assert_eq!(r.overflowed, 0);
     assert_eq!(r.offered, r.pumped, "every sample fed was pumped");
@@ -111,7 +125,8 @@ fn write_wav(path: &Path, samples: &[f32]) {
     };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16).unwrap();
+        w.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32) as i16)
+            .unwrap();
     }
     w.finalize().unwrap();
 }
@@ -135,7 +150,11 @@ fn a_long_utterance_is_committed_in_pieces_without_duplicated_or_lost_words() {
     let mut samples = Vec::new();
     let mut reference = String::new();
     for name in ["meeting", "weather", "numbers"] {
-        samples.extend(wav::read_16k_mono(asset(&format!("{name}.wav"))).unwrap().samples);
+        samples.extend(
+            wav::read_16k_mono(asset(&format!("{name}.wav")))
+                .unwrap()
+                .samples,
+        );
         reference.push_str(&std::fs::read_to_string(asset(&format!("{name}.txt"))).unwrap());
         reference.push(' ');
     }
@@ -148,14 +167,28 @@ fn a_long_utterance_is_committed_in_pieces_without_duplicated_or_lost_words() {
     let (events, _) = stream_with(&model, &file, None, &config);
     let pieces = committed_words(&events);
     for e in events.iter().filter(|e| e.kind != EventKind::Partial) {
-        eprintln!("{:?} {:.2}-{:.2} @{:.2}: {}", e.kind, e.start, e.end, e.emitted.unwrap_or(0.0), e.text);
+        eprintln!(
+            "{:?} {:.2}-{:.2} @{:.2}: {}",
+            e.kind,
+            e.start,
+            e.end,
+            e.emitted.unwrap_or(0.0),
+            e.text
+        );
     }
-    assert!(pieces.len() >= 2, "a 33 s utterance is committed in more than one piece: {pieces:?}");
+    assert!(
+        pieces.len() >= 2,
+        "a 33 s utterance is committed in more than one piece: {pieces:?}"
+    );
     // No boundary repeats the words just committed before it.
     for pair in pieces.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         for n in 1..=a.len().min(b.len()).min(3) {
-            assert_ne!(a[a.len() - n..], b[..n], "words repeated across a commit boundary: {a:?} | {b:?}");
+            assert_ne!(
+                a[a.len() - n..],
+                b[..n],
+                "words repeated across a commit boundary: {a:?} | {b:?}"
+            );
         }
     }
     let streamed: Vec<String> = pieces.concat();
@@ -168,12 +201,16 @@ fn a_long_utterance_is_committed_in_pieces_without_duplicated_or_lost_words() {
 fn stopping_mid_phrase_commits_that_phrase() {
     let model = model();
     // weather.wav is one 10 s sentence; stop after 5 s of it.
-    let (events, reports) = stream_file(&model, &asset("weather.wav"), Some(Duration::from_secs(5)));
+    let (events, reports) =
+        stream_file(&model, &asset("weather.wav"), Some(Duration::from_secs(5)));
     let text = finals(&events);
     eprintln!("committed at stop: {text}");
     let words = score::normalize(&text);
     for expected in ["weather", "today", "sunny"] {
-        assert!(words.iter().any(|w| w == expected), "{expected:?} missing from {text:?}");
+        assert!(
+            words.iter().any(|w| w == expected),
+            "{expected:?} missing from {text:?}"
+        );
     }
     let r = &reports[0];
     assert_eq!(r.offered, r.pumped, "the ring was drained on stop");
@@ -188,7 +225,11 @@ fn silence_and_low_noise_produce_no_text() {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             let white = (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0;
             // 5 s digital silence, then white noise at about -45 dBFS.
-            if i < 16_000 * 5 { 0.0 } else { white * 0.01 }
+            if i < 16_000 * 5 {
+                0.0
+            } else {
+                white * 0.01
+            }
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();

@@ -45,6 +45,21 @@ impl CaptureStream {
         spec: &CaptureSpec,
         ring_capacity_samples: usize,
     ) -> Result<(CaptureStream, Consumer), DeviceError> {
+        let stats = Arc::new(CaptureStats::new(Arc::default()));
+        Self::start_counting_into(spec, ring_capacity_samples, stats)
+    }
+
+    /// Like [`CaptureStream::start`], but counts into `stats` (and its ring
+    /// counters), which earlier streams of the same source may have counted
+    /// into: totals run on across a device swap. Stop the previous stream
+    /// first; two live streams must not share counters.
+    ///
+    /// Not real-time safe.
+    pub fn start_counting_into(
+        spec: &CaptureSpec,
+        ring_capacity_samples: usize,
+        stats: Arc<CaptureStats>,
+    ) -> Result<(CaptureStream, Consumer), DeviceError> {
         let host = device::open_host(spec.host)?;
         let host_name = host.id().name();
         let Selected {
@@ -62,8 +77,8 @@ impl CaptureStream {
         let mut config = supported.config();
         config.buffer_size = buffer_size_for(host.id(), &supported);
 
-        let (producer, consumer) = handoff::ring(ring_capacity_samples);
-        let stats = Arc::new(CaptureStats::new(producer.counters()));
+        let (producer, consumer) =
+            handoff::ring_counting_into(ring_capacity_samples, Arc::clone(&stats.ring));
         let mut body =
             CallbackBody::new(config.channels, producer, Arc::clone(&stats), spec.realtime);
         let error_stats = Arc::clone(&stats);

@@ -5,6 +5,7 @@
 pub mod devices;
 pub mod model;
 pub mod realtime;
+pub mod soak;
 pub mod transcribe;
 
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ pub enum Command {
     Model(model::Command),
     /// List audio hosts and devices (names usable with --device).
     Devices(devices::Args),
+    /// Stability harness: the live pipeline for a long time against a known
+    /// programme on a private sound server, with stress and faults.
+    Soak(soak::Args),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
@@ -82,6 +86,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Devices(args) => devices::run(args),
+        Command::Soak(args) => soak::run(args),
     }
 }
 

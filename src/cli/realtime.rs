@@ -22,7 +22,8 @@ pub fn run(files: &[PathBuf], model: &Model, threads: usize, format: Format) -> 
     formatter.header(&mut text);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    out.write_all(text.as_bytes()).context("writing to stdout")?;
+    out.write_all(text.as_bytes())
+        .context("writing to stdout")?;
     for file in files {
         let (tx, rx) = crossbeam_channel::unbounded();
         let sources = [SourceConfig {
@@ -38,7 +39,8 @@ pub fn run(files: &[PathBuf], model: &Model, threads: usize, format: Format) -> 
         let mut print = |event: crate::event::Event| -> anyhow::Result<()> {
             text.clear();
             if formatter.event(&event, &mut text) {
-                out.write_all(text.as_bytes()).context("writing to stdout")?;
+                out.write_all(text.as_bytes())
+                    .context("writing to stdout")?;
                 out.flush().context("writing to stdout")?;
             }
             Ok(())

@@ -204,7 +204,11 @@ impl Decoder {
         params.set_token_timestamps(request.word_times);
         params.set_no_context(true);
         params.set_temperature(0.0);
-        params.set_temperature_inc(if request.temperature_fallback { 0.2 } else { 0.0 });
+        params.set_temperature_inc(if request.temperature_fallback {
+            0.2
+        } else {
+            0.0
+        });
         params.set_no_speech_thold(0.6);
         if !request.prompt.is_empty() {
             params.set_initial_prompt(&request.prompt);
@@ -213,7 +217,9 @@ impl Decoder {
             params.set_audio_ctx(audio_ctx_for(audio.len()));
         }
         if let Some(progress) = progress {
-            params.set_progress_callback_safe::<Option<Box<dyn FnMut(i32)>>, Box<dyn FnMut(i32)>>(Some(progress));
+            params.set_progress_callback_safe::<Option<Box<dyn FnMut(i32)>>, Box<dyn FnMut(i32)>>(
+                Some(progress),
+            );
         }
         self.state
             .full(params, audio)
@@ -253,7 +259,9 @@ impl Decoder {
                 let starts_word = piece.starts_with(' ') || h.words.is_empty();
                 let joins_punctuation = piece.trim().chars().all(|c| c.is_ascii_punctuation());
                 match h.words.last_mut() {
-                    Some(last) if !starts_word || (joins_punctuation && !piece.trim().is_empty()) => {
+                    Some(last)
+                        if !starts_word || (joins_punctuation && !piece.trim().is_empty()) =>
+                    {
                         last.text.push_str(piece.trim_start());
                         last.end = last.end.max(t1);
                         last.probability = last.probability.min(data.p);

@@ -13,7 +13,7 @@ pub mod engine;
 pub mod stream;
 pub mod worker;
 
-pub use engine::{Decoder, DecodeRequest, Hypothesis, Model, Word};
+pub use engine::{DecodeRequest, Decoder, Hypothesis, Model, Word};
 
 /// Why inference could not run.
 #[derive(Debug, thiserror::Error)]

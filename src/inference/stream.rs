@@ -202,7 +202,9 @@ impl Stream {
                 self.received_until = self.received_until.max(end);
             }
         }
-        let lag = self.received_until.saturating_sub(self.decoded_until.max(self.window_start));
+        let lag = self
+            .received_until
+            .saturating_sub(self.decoded_until.max(self.window_start));
         self.record_lag(if self.in_utterance { lag } else { 0 });
     }
 
@@ -216,10 +218,17 @@ impl Stream {
             return Action::Wait;
         }
         if self.speech_end.is_some() {
-            let covered = self.last_words.is_some() && self.decoded_until >= self.voiced_end.min(self.window_end());
-            return if covered { Action::CommitLast } else { Action::Decode };
+            let covered = self.last_words.is_some()
+                && self.decoded_until >= self.voiced_end.min(self.window_end());
+            return if covered {
+                Action::CommitLast
+            } else {
+                Action::Decode
+            };
         }
-        let new_audio = self.window_end().saturating_sub(self.decoded_until.max(self.window_start));
+        let new_audio = self
+            .window_end()
+            .saturating_sub(self.decoded_until.max(self.window_start));
         if new_audio >= samples(self.config.min_step) {
             Action::Decode
         } else {
@@ -425,7 +434,8 @@ impl Stream {
         // Cut at the start of the last committed word, not its end: word
         // times are rough, and a word heard twice is dropped as a repeat of
         // the committed tail, while a word cut in half would be lost.
-        let cut = ((last.start * SAMPLE_RATE_HZ as f64) as u64).clamp(self.window_start, self.window_end());
+        let cut = ((last.start * SAMPLE_RATE_HZ as f64) as u64)
+            .clamp(self.window_start, self.window_end());
         let n = (cut - self.window_start) as usize;
         self.window.drain(..n);
         self.window_start = cut;
@@ -433,7 +443,11 @@ impl Stream {
     }
 
     fn event(&self, kind: EventKind, words: &[Word]) -> Event {
-        let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+        let text = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         Event {
             source: self.config.source,
             kind,
@@ -547,7 +561,10 @@ mod tests {
     fn repetition_loops_are_cut_to_one_occurrence() {
         let mut w = words("I think that that that that is it");
         assert!(cut_repetition(&mut w));
-        assert_eq!(w.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(), ["I", "think", "that"]);
+        assert_eq!(
+            w.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
+            ["I", "think", "that"]
+        );
         let mut w = words("thank you thank you thank you thank you");
         assert!(cut_repetition(&mut w));
         assert_eq!(w.len(), 2);
@@ -559,16 +576,31 @@ mod tests {
     #[test]
     fn committed_prefix_is_found_by_text() {
         let committed = words("the weather today");
-        assert_eq!(committed_prefix_len(&words("the weather today will be"), &committed), 3);
-        assert_eq!(committed_prefix_len(&words("the whether today will be"), &committed), 3);
-        assert_eq!(committed_prefix_len(&words("weather today will be"), &committed), 2);
+        assert_eq!(
+            committed_prefix_len(&words("the weather today will be"), &committed),
+            3
+        );
+        assert_eq!(
+            committed_prefix_len(&words("the whether today will be"), &committed),
+            3
+        );
+        assert_eq!(
+            committed_prefix_len(&words("weather today will be"), &committed),
+            2
+        );
         assert_eq!(committed_prefix_len(&words("will be"), &[]), 0);
     }
 
     #[test]
     fn overlap_finds_repeated_committed_tail() {
-        let recent: VecDeque<String> = ["we", "need", "to", "finish."].iter().map(|s| s.to_string()).collect();
-        assert_eq!(overlap_with_tail(&recent, &words("to finish the design")), 2);
+        let recent: VecDeque<String> = ["we", "need", "to", "finish."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            overlap_with_tail(&recent, &words("to finish the design")),
+            2
+        );
         assert_eq!(overlap_with_tail(&recent, &words("the design")), 0);
     }
 }

@@ -103,7 +103,9 @@ fn run(
         }
         let mut failures = 0;
         while stream.next_action() != Action::Wait {
-            let events = match guarded(&mut report, &model, threads, &mut decoder, |d| stream.step(d)) {
+            let events = match guarded(&mut report, &model, threads, &mut decoder, |d| {
+                stream.step(d)
+            }) {
                 Some(events) => {
                     failures = 0;
                     events
@@ -129,12 +131,16 @@ fn run(
             }
         }
     }
-    let events = guarded(&mut report, &model, threads, &mut decoder, |d| stream.finish(d))
-        .unwrap_or_else(|| stream.abandon("inference failed on this audio"));
+    let events = guarded(&mut report, &model, threads, &mut decoder, |d| {
+        stream.finish(d)
+    })
+    .unwrap_or_else(|| stream.abandon("inference failed on this audio"));
     send_all(&output, events);
     let stats = stream.stats();
     report.passes = stats.passes.load(std::sync::atomic::Ordering::Relaxed);
-    report.committed_words = stats.committed_words.load(std::sync::atomic::Ordering::Relaxed);
+    report.committed_words = stats
+        .committed_words
+        .load(std::sync::atomic::Ordering::Relaxed);
     report
 }
 

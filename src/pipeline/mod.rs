@@ -16,6 +16,26 @@
 //! the callback wait: a stalled pump fills the ring, and what does not fit
 //! is counted as overflow, never dropped silently.
 //!
+//! # Device loss and the session timeline
+//!
+//! A device feed is supervised by its pump ([`recovery`] has the policy:
+//! reopen, fall back to the default device, come back). While a source has
+//! no stream its timeline would stop, and every later timestamp would run
+//! behind wall time. So when a new stream starts, the pump first feeds
+//! digital silence through the resampler and VAD, as long as the time
+//! without audio (session time on the pipeline clock minus the source's
+//! timeline position): later timestamps stay aligned with wall time, and the
+//! VAD takes digital silence as silence, so nothing is transcribed from it.
+//! The stretch is reported as an [`EventKind::Gap`] event (start and end in
+//! the source's timeline, `text` says why) on the event channel, counted in
+//! [`RecoveryStats`] and listed in [`SourceReport::gaps`]. A gap event may
+//! reach the channel before the final text of speech that ended just before
+//! the gap (the pump sends gaps, the worker sends text).
+//!
+//! Sample accounting survives swaps: every stream of a source counts into
+//! one [`CaptureStats`] and one set of ring counters, and the pump drains the
+//! old ring to its last sample before reading the new one.
+//!
 //! Stopping ([`Pipeline::stop`]) stops the feeds first, then each pump drains
 //! its ring to the last sample, flushes the resampler and closes any open
 //! utterance, and each worker commits what is left before it ends.
@@ -30,15 +50,20 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::capture::{CaptureSpec, CaptureStats, CaptureStream};
+use crate::capture::{CaptureSpec, CaptureStats};
 use crate::dsp::{self, Resampler};
-use crate::event::{Event, Source};
+use crate::event::{Event, EventKind, Source};
 use crate::handoff::{self, ChunkReader, Producer, RingCounters};
 use crate::inference::stream::{StreamConfig, StreamStats};
 use crate::inference::worker::{Worker, WorkerReport};
 use crate::inference::{InferenceError, Model};
 use crate::sizer::{LoadSource, SizerThread};
 use crate::vad::{Segmenter, VadConfig, VadEvent};
+
+pub mod recovery;
+
+use recovery::{DeviceFeed, Opened};
+pub use recovery::{GapRecord, RecoveryStats};
 
 /// Audio the ring holds before it overflows.
 pub const RING_DURATION: Duration = Duration::from_secs(4);
@@ -48,6 +73,10 @@ const WORKER_QUEUE_EVENTS: usize = 1024;
 const FEED_BLOCK: Duration = Duration::from_millis(10);
 /// The level reported for digital silence.
 const SILENCE_DB: f32 = -120.0;
+/// The rate the VAD and the worker run at.
+const TIMELINE_RATE_HZ: f64 = 16_000.0;
+/// Digital silence fed per step when filling a gap, in samples.
+const GAP_FILL_BLOCK_SAMPLES: usize = 4096;
 
 /// Why the pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +159,14 @@ pub struct SourceStats {
     pub stream: Arc<StreamStats>,
     /// Recording errors (the recording stops; the transcript goes on).
     pub record_errors: AtomicU64,
+    /// Device losses, reopen attempts, fallbacks and gaps (devices only
+    /// change it).
+    pub recovery: Arc<RecoveryStats>,
+    /// When the source's first sample was captured, on the pipeline clock:
+    /// session time = timeline position + this.
+    pub timeline_origin: Duration,
+    /// The rate of the stream running now (a fallback device may differ).
+    pub current_rate_hz: AtomicU32,
 }
 
 impl SourceStats {
@@ -156,14 +193,16 @@ pub struct SourceReport {
     /// 16 kHz samples handed to the VAD.
     pub samples_16k: u64,
     pub worker: WorkerReport,
+    /// Stretches without captured audio, filled with digital silence.
+    pub gaps: Vec<GapRecord>,
+    /// Digital silence inserted for gaps, 16 kHz samples.
+    pub gap_samples_16k: u64,
+    /// Streams reopened after a loss.
+    pub recoveries: u64,
 }
 
 struct Running {
     stats: Arc<SourceStats>,
-    /// Set once nothing more will be pushed into the ring (the feeder ended,
-    /// or the capture stream was stopped); the pump then drains and ends.
-    input_closed: Arc<AtomicBool>,
-    capture: Option<CaptureStream>,
     feeder: Option<JoinHandle<()>>,
     pump: JoinHandle<()>,
     worker: Worker,
@@ -221,16 +260,17 @@ impl Pipeline {
         source: &SourceConfig,
         events: Sender<Event>,
     ) -> Result<Running, PipelineError> {
-        let input_closed = Arc::new(AtomicBool::new(false));
-        let (capture, consumer, feeder, rate_hz) = match &source.feed {
+        let feed_done = Arc::new(AtomicBool::new(false));
+        let recovery = Arc::new(RecoveryStats::default());
+        let (device, consumer, feeder, rate_hz) = match &source.feed {
             Feed::Device(spec) => {
                 // The ring's size depends on the device's rate, known only
                 // once it is open: open at the highest common rate's size.
                 let capacity = handoff::capacity_for(RING_DURATION, 192_000, 1);
-                let (stream, consumer) = CaptureStream::start(spec, capacity)?;
-                stream.log_realtime_status();
-                let rate = stream.rate_hz();
-                (Some(stream), consumer, None, rate)
+                let capture = Arc::new(CaptureStats::new(Arc::default()));
+                let (feed, opened) =
+                    DeviceFeed::open(spec, capacity, capture, Arc::clone(&recovery))?;
+                (Some(feed), opened.consumer, None, opened.rate_hz)
             }
             Feed::File(path) => {
                 let audio = dsp::wav::read(path)?;
@@ -238,7 +278,7 @@ impl Pipeline {
                 dsp::downmix(&audio.samples, audio.channels, &mut mono);
                 let capacity = handoff::capacity_for(RING_DURATION, audio.rate_hz, 1);
                 let (producer, consumer) = handoff::ring(capacity);
-                let done = Arc::clone(&input_closed);
+                let done = Arc::clone(&feed_done);
                 let stop = Arc::clone(&self.stop);
                 let rate = audio.rate_hz;
                 let feeder = std::thread::Builder::new()
@@ -248,10 +288,26 @@ impl Pipeline {
                 (None, consumer, Some(feeder), rate)
             }
         };
+        // The first sample's time: the device may hand over a block of
+        // buffered audio as it opens, so count back from what arrived.
+        let arrived = device.as_ref().map_or(0, |d| {
+            d.capture_stats().frames_captured.load(Ordering::Acquire)
+        });
+        let timeline_origin = self
+            .clock
+            .elapsed()
+            .saturating_sub(Duration::from_secs_f64(arrived as f64 / f64::from(rate_hz)));
         let (to_worker, from_pump) = crossbeam_channel::bounded(WORKER_QUEUE_EVENTS);
         let mut stream_config = StreamConfig::new(source.source);
         stream_config.partials = config.partials;
-        let worker = Worker::spawn(model, config.threads, stream_config, self.clock, from_pump, events)?;
+        let worker = Worker::spawn(
+            model,
+            config.threads,
+            stream_config,
+            self.clock,
+            from_pump,
+            events.clone(),
+        )?;
         let stats = Arc::new(SourceStats {
             source: source.source,
             rate_hz,
@@ -260,9 +316,12 @@ impl Pipeline {
             ring_fill_permille: AtomicU32::new(0),
             level_db_x100: AtomicI32::new((SILENCE_DB * 100.0) as i32),
             samples_16k: AtomicU64::new(0),
-            capture: capture.as_ref().map(CaptureStream::stats),
+            capture: device.as_ref().map(DeviceFeed::capture_stats),
             stream: worker.stats(),
             record_errors: AtomicU64::new(0),
+            recovery,
+            timeline_origin,
+            current_rate_hz: AtomicU32::new(rate_hz),
         });
         let recorder = match &source.record {
             Some(path) => Some(Recorder::create(path, rate_hz)?),
@@ -270,6 +329,11 @@ impl Pipeline {
         };
         let pump = Pump {
             reader: ChunkReader::new(consumer, Arc::clone(&self.chunk_ms), rate_hz),
+            chunk_ms: Arc::clone(&self.chunk_ms),
+            rate_hz,
+            device,
+            events,
+            clock: self.clock,
             resampler: Resampler::new(rate_hz)?,
             vad: Segmenter::new(config.vad.clone()),
             to_worker,
@@ -279,15 +343,13 @@ impl Pipeline {
             resampled: Vec::new(),
             vad_events: Vec::new(),
         };
-        let closed = Arc::clone(&input_closed);
+        let stop = Arc::clone(&self.stop);
         let pump = std::thread::Builder::new()
             .name(format!("hark-pump-{}", source.source))
-            .spawn(move || pump.run(&closed))
+            .spawn(move || pump.run(&stop, &feed_done))
             .map_err(PipelineError::Thread)?;
         Ok(Running {
             stats,
-            input_closed,
-            capture,
             feeder,
             pump,
             worker,
@@ -317,7 +379,9 @@ impl Pipeline {
     /// True once every file feed has played to its end (always false for
     /// device feeds).
     pub fn files_done(&self) -> bool {
-        self.running.iter().all(|r| r.feeder.as_ref().is_some_and(JoinHandle::is_finished))
+        self.running
+            .iter()
+            .all(|r| r.feeder.as_ref().is_some_and(JoinHandle::is_finished))
     }
 
     /// Stops the feeds, drains every ring, commits what is left, and
@@ -326,11 +390,7 @@ impl Pipeline {
         self.stop.store(true, Ordering::Release);
         let mut reports = Vec::new();
         for running in self.running.drain(..) {
-            if let Some(capture) = running.capture {
-                // After this returns the callback runs no more.
-                capture.stop();
-                running.input_closed.store(true, Ordering::Release);
-            }
+            // Each pump stops its own device stream, then drains its ring.
             if let Some(feeder) = running.feeder {
                 // The feeder closes the input itself after its last push.
                 let _ = feeder.join();
@@ -346,6 +406,9 @@ impl Pipeline {
                 pumped: stats.ring.popped.load(Ordering::Acquire),
                 samples_16k: stats.samples_16k.load(Ordering::Acquire),
                 worker,
+                gaps: stats.recovery.gaps(),
+                gap_samples_16k: stats.recovery.gap_samples_16k.load(Ordering::Acquire),
+                recoveries: stats.recovery.recoveries.load(Ordering::Acquire),
             });
         }
         if let Some(sizer) = self.sizer.take() {
@@ -356,7 +419,13 @@ impl Pipeline {
 }
 
 /// Plays `mono` into the ring in [`FEED_BLOCK`] blocks at 1x.
-fn feed_file(mono: Vec<f32>, rate_hz: u32, mut producer: Producer, stop: &AtomicBool, done: &AtomicBool) {
+fn feed_file(
+    mono: Vec<f32>,
+    rate_hz: u32,
+    mut producer: Producer,
+    stop: &AtomicBool,
+    done: &AtomicBool,
+) {
     let block = ((rate_hz as f64 * FEED_BLOCK.as_secs_f64()) as usize).max(1);
     let started = Instant::now();
     for (i, chunk) in mono.chunks(block).enumerate() {
@@ -375,6 +444,14 @@ fn feed_file(mono: Vec<f32>, rate_hz: u32, mut producer: Producer, stop: &Atomic
 
 struct Pump {
     reader: ChunkReader,
+    chunk_ms: Arc<AtomicU32>,
+    /// The rate of the ring being read.
+    rate_hz: u32,
+    /// The device stream and its recovery (device feeds only).
+    device: Option<DeviceFeed>,
+    /// Where gap events go.
+    events: Sender<Event>,
+    clock: Instant,
     resampler: Resampler,
     vad: Segmenter,
     to_worker: Sender<VadEvent>,
@@ -387,27 +464,34 @@ struct Pump {
 }
 
 impl Pump {
-    fn run(mut self, input_closed: &AtomicBool) {
+    fn run(mut self, stop: &AtomicBool, feed_done: &AtomicBool) {
         loop {
-            // Read the flag before draining: everything pushed before it was
-            // set is then drained below.
-            let ending = input_closed.load(Ordering::Acquire);
-            let mut chunk = std::mem::take(&mut self.chunk);
-            while let Some(next) = self.reader.next_chunk() {
-                chunk.clear();
-                chunk.extend_from_slice(next);
-                if !self.process(&chunk) {
-                    return;
-                }
+            // Read the flag before draining, so nothing pushed before it was
+            // set is left behind. A device feed ends on stop (the pump stops
+            // its stream below, then drains); a file feed ends only once its
+            // feeder made its last push (a stop makes the feeder finish).
+            let ending = if self.device.is_some() {
+                stop.load(Ordering::Acquire)
+            } else {
+                feed_done.load(Ordering::Acquire)
+            };
+            if !self.drain_chunks() {
+                return;
             }
-            self.chunk = chunk;
             self.note_fill();
             if ending {
-                let rest = self.reader.take_partial().to_vec();
-                self.process(&rest);
+                if let Some(feed) = &mut self.device {
+                    feed.stop_stream();
+                }
+                self.drain_ring();
                 break;
             }
-            let wait_ms = (self.reader.chunk_len() as u64 * 1000 / self.stats.rate_hz as u64 / 3).max(2);
+            if !self.supervise(stop) {
+                // Stopped while recovering: nothing more will arrive.
+                self.drain_ring();
+                break;
+            }
+            let wait_ms = (self.reader.chunk_len() as u64 * 1000 / self.rate_hz as u64 / 3).max(2);
             std::thread::sleep(Duration::from_millis(wait_ms));
         }
         self.resampled.clear();
@@ -423,6 +507,133 @@ impl Pump {
                 self.stats.record_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Processes every full chunk in the ring. False when the worker is gone.
+    fn drain_chunks(&mut self) -> bool {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let mut alive = true;
+        while let Some(next) = self.reader.next_chunk() {
+            chunk.clear();
+            chunk.extend_from_slice(next);
+            if !self.process(&chunk) {
+                alive = false;
+                break;
+            }
+        }
+        self.chunk = chunk;
+        alive
+    }
+
+    /// Processes everything left in the ring, the last partial chunk too.
+    fn drain_ring(&mut self) {
+        if self.drain_chunks() {
+            let rest = self.reader.take_partial().to_vec();
+            self.process(&rest);
+        }
+    }
+
+    /// The source's timeline position: 16 kHz samples handed to the VAD.
+    fn position_s(&self) -> f64 {
+        self.stats.samples_16k.load(Ordering::Relaxed) as f64 / TIMELINE_RATE_HZ
+    }
+
+    /// Checks the device stream; replaces it when it died or when the
+    /// device asked for came back. False when stopped while recovering.
+    fn supervise(&mut self, stop: &AtomicBool) -> bool {
+        let Some(mut feed) = self.device.take() else {
+            return true;
+        };
+        if let Some(stream) = feed.stream() {
+            stream.log_realtime_status();
+        }
+        let now = Instant::now();
+        let swap = if let Some(reason) = feed.check(now) {
+            tracing::warn!(source = %self.stats.source, "{reason}; recovering");
+            feed.stop_stream();
+            self.drain_ring();
+            let gap_start = self.position_s();
+            Some((reason, gap_start, feed.reopen(stop)))
+        } else if feed.home_is_back(now) {
+            feed.stop_stream();
+            self.drain_ring();
+            let gap_start = self.position_s();
+            let opened = feed.go_home().or_else(|| feed.reopen(stop));
+            Some(("swapping back".to_owned(), gap_start, opened))
+        } else {
+            None
+        };
+        self.device = Some(feed);
+        match swap {
+            None => true,
+            Some((_, _, None)) => false,
+            Some((reason, gap_start, Some(opened))) => {
+                self.swap(opened, gap_start, &reason);
+                true
+            }
+        }
+    }
+
+    /// Moves to a new stream: fills the time without audio with digital
+    /// silence, then reads the new ring (at its rate).
+    fn swap(&mut self, opened: Opened, gap_start: f64, reason: &str) {
+        let session_s = self.clock.elapsed().as_secs_f64();
+        let target_s = session_s - self.stats.timeline_origin.as_secs_f64();
+        let missing_s = (target_s - self.position_s()).max(0.0);
+        let mut frames = (missing_s * f64::from(self.rate_hz)).round() as usize;
+        let zeros = vec![0.0f32; GAP_FILL_BLOCK_SAMPLES];
+        let before = self.stats.samples_16k.load(Ordering::Relaxed);
+        while frames > 0 {
+            let n = frames.min(zeros.len());
+            if !self.process(&zeros[..n]) {
+                break;
+            }
+            frames -= n;
+        }
+        if opened.rate_hz != self.rate_hz {
+            self.resampled.clear();
+            self.resampler.finish(&mut self.resampled);
+            self.vad.push(&self.resampled, &mut self.vad_events);
+            self.stats
+                .samples_16k
+                .fetch_add(self.resampled.len() as u64, Ordering::Relaxed);
+            self.send_events();
+            match Resampler::new(opened.rate_hz) {
+                Ok(resampler) => self.resampler = resampler,
+                Err(e) => tracing::error!("cannot resample the new device's rate: {e}"),
+            }
+            self.rate_hz = opened.rate_hz;
+            self.stats
+                .current_rate_hz
+                .store(opened.rate_hz, Ordering::Relaxed);
+        }
+        self.reader = ChunkReader::new(opened.consumer, Arc::clone(&self.chunk_ms), self.rate_hz);
+        let inserted = self.stats.samples_16k.load(Ordering::Relaxed) - before;
+        let recovery = &self.stats.recovery;
+        recovery
+            .gap_samples_16k
+            .fetch_add(inserted, Ordering::Relaxed);
+        let gap = GapRecord {
+            start: gap_start,
+            end: self.position_s(),
+            reason: format!("{reason}; {}", opened.note),
+        };
+        tracing::warn!(
+            source = %self.stats.source,
+            start = gap.start,
+            end = gap.end,
+            "gap in the audio: {}",
+            gap.reason
+        );
+        let _ = self.events.send(Event {
+            source: self.stats.source,
+            kind: EventKind::Gap,
+            start: gap.start,
+            end: gap.end,
+            text: gap.reason.clone(),
+            emitted: Some(session_s),
+        });
+        recovery.push_gap(gap);
     }
 
     /// One chunk through level, recording, resampler and VAD. Returns false
@@ -532,7 +743,10 @@ impl PipelineLoad {
 
 impl LoadSource for PipelineLoad {
     fn ring_fill(&self) -> f32 {
-        self.sources().iter().map(|s| s.ring_fill()).fold(0.0, f32::max)
+        self.sources()
+            .iter()
+            .map(|s| s.ring_fill())
+            .fold(0.0, f32::max)
     }
 
     fn xruns_total(&self) -> u64 {

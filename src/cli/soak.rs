@@ -1,0 +1,153 @@
+//! `hark soak`: the stability harness (see [`crate::soak`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::capture::SourceKind;
+use crate::pipeline::PipelineConfig;
+use crate::soak::{self, Bounds, SoakConfig};
+use crate::soundserver::SoundServer;
+
+/// Which sources the soak captures.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SoakSource {
+    Loopback,
+    Mic,
+    Both,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How long to run: seconds, or with a unit (90s, 30m, 2h).
+    #[arg(long, default_value = "60", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Which device(s) the programme is played into and captured from.
+    #[arg(long, value_enum, default_value = "loopback")]
+    pub source: SoakSource,
+    /// Busy threads competing for the CPU.
+    #[arg(long, default_value_t = 0)]
+    pub stress: usize,
+    /// Remove and restore the device(s) mid-run.
+    #[arg(long)]
+    pub faults: bool,
+    /// Model file.
+    #[arg(long, default_value = "models/ggml-tiny.en-q8_0.bin")]
+    pub model: PathBuf,
+    /// The programme WAV (a .tsv of phrases beside it).
+    #[arg(long, default_value = "assets/programme.wav")]
+    pub programme: PathBuf,
+    /// Report directory (report.json, summary.txt, plots, transcript).
+    #[arg(long, default_value = "soak-report")]
+    pub out: PathBuf,
+    /// Whisper threads per worker.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Bound: word error rate over the phrases heard.
+    #[arg(long, default_value_t = 0.25)]
+    pub max_wer: f64,
+    /// Bound: 95th percentile of final latency, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_latency_p95: f64,
+    /// Bound: resident memory, MB.
+    #[arg(long, default_value_t = 400.0)]
+    pub max_rss_mb: f64,
+    /// Bound: samples lost (ring overflow, never pumped).
+    #[arg(long, default_value_t = 0)]
+    pub max_lost_samples: u64,
+    /// Bound: wall time not covered by audio or gap fill, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub max_unaccounted_ms: f64,
+    /// Bound: seconds from a device's return to capturing from it.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_recovery: f64,
+    /// Bound: RSS growth, MB per hour (runs of 10 min or more).
+    #[arg(long, default_value_t = 20.0)]
+    pub max_rss_growth: f64,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 90, 90s, 30m, 2h)"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}': unit must be s, m or h")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("'{text}': the duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs the soak; an error when any bound is missed.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let sources = match args.source {
+        SoakSource::Loopback => vec![SourceKind::Loopback],
+        SoakSource::Mic => vec![SourceKind::Mic],
+        SoakSource::Both => vec![SourceKind::Loopback, SourceKind::Mic],
+    };
+    let server = SoundServer::start().context("starting the private sound server")?;
+    // SAFETY: no thread has started yet (argument parsing and logging set-up
+    // spawn none); cpal reads these variables from the process environment.
+    unsafe { server.export_env() };
+    let config = SoakConfig {
+        duration: args.duration,
+        sources,
+        stress_threads: args.stress,
+        faults: args.faults,
+        model: args.model,
+        programme: args.programme,
+        out_dir: args.out.clone(),
+        sample_interval: Duration::from_secs(1),
+        bounds: Bounds {
+            max_wer: args.max_wer,
+            max_latency_p95: Duration::from_secs_f64(args.max_latency_p95.max(0.0)),
+            max_rss_mb: args.max_rss_mb,
+            max_lost_samples: args.max_lost_samples,
+            max_unaccounted_ms: args.max_unaccounted_ms,
+            max_recovery: Duration::from_secs_f64(args.max_recovery.max(0.0)),
+            max_rss_growth_mb_per_hour: args.max_rss_growth,
+        },
+        pipeline: PipelineConfig {
+            threads: args.threads,
+            ..PipelineConfig::default()
+        },
+    };
+    let report = soak::run(&config, Arc::new(server))?;
+    print!("{}", report.summary());
+    println!("report: {}", args.out.display());
+    if !report.pass {
+        let failed: Vec<_> = report
+            .checks
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect();
+        anyhow::bail!("soak bounds missed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}
