@@ -91,7 +91,8 @@ impl CallbackBody {
             let interleaved = &mut self.interleaved[..block.len()];
             convert_into(block, interleaved);
             let mono = &mut self.mono[..block_frames];
-            downmix_into(interleaved, self.channels, mono);
+            // Channel counts come from cpal as u16, so this cannot truncate.
+            crate::dsp::downmix(interleaved, self.channels as u16, mono);
             self.producer.push(mono);
         }
         self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
@@ -124,32 +125,10 @@ where
     }
 }
 
-/// Averages each frame of `interleaved` (`channels` samples a frame) into
-/// one mono sample of `out`; `out` must hold `interleaved.len() / channels`.
-///
-/// Real-time safe.
-pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut [f32]) {
-    if channels <= 1 {
-        out.copy_from_slice(&interleaved[..out.len()]);
-        return;
-    }
-    let scale = 1.0 / channels as f32;
-    for (o, frame) in out.iter_mut().zip(interleaved.chunks_exact(channels)) {
-        *o = frame.iter().sum::<f32>() * scale;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::handoff;
-
-    #[test]
-    fn downmix_averages_channels() {
-        let mut out = [0.0; 2];
-        downmix_into(&[1.0, 0.0, 0.5, 0.5], 2, &mut out);
-        assert_eq!(out, [0.5, 0.5]);
-    }
 
     #[test]
     fn integer_formats_map_to_unit_range() {

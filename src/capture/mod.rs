@@ -19,7 +19,7 @@ pub mod priority;
 pub mod stats;
 pub mod stream;
 
-pub use callback::{downmix_into, CallbackBody};
+pub use callback::CallbackBody;
 pub use device::{DeviceEntry, HostEntry};
 pub use error::DeviceError;
 pub use priority::RealtimeRequest;
