@@ -149,6 +149,8 @@ pub struct Stream {
     window_committed: Vec<Word>,
     /// Recent committed words of the session (prompt and de-duplication).
     recent: VecDeque<String>,
+    /// End of the last committed event, seconds.
+    committed_until: f64,
 }
 
 impl Stream {
@@ -167,6 +169,7 @@ impl Stream {
             last_words: None,
             window_committed: Vec::new(),
             recent: VecDeque::new(),
+            committed_until: 0.0,
         }
     }
 
@@ -419,7 +422,9 @@ impl Stream {
         self.stats
             .committed_words
             .fetch_add(words.len() as u64, Ordering::Relaxed);
-        Some(self.event(EventKind::Final, words))
+        let event = self.event(EventKind::Final, words);
+        self.committed_until = event.end;
+        Some(event)
     }
 
     /// Cuts committed audio off the window once it grows long.
@@ -508,8 +513,10 @@ pub fn cut_repetition(words: &mut Vec<Word>) -> bool {
 }
 
 /// How many leading `words` correspond to `committed`: the prefix length
-/// whose word edit distance to `committed` is smallest (the longer one on a
-/// tie, so a re-spelled committed word is still skipped).
+/// whose word edit distance to `committed` is smallest, the shortest on a
+/// tie, and none when no committed word is found at all: dropping a word
+/// that was never committed would lose it, while keeping one that was is
+/// caught by the tail check.
 fn committed_prefix_len(words: &[Word], committed: &[Word]) -> usize {
     if committed.is_empty() {
         return 0;
@@ -526,7 +533,12 @@ fn committed_prefix_len(words: &[Word], committed: &[Word]) -> usize {
         }
         row = next;
     }
-    (0..=max_k).rev().min_by_key(|&k| row[k]).unwrap_or(0)
+    // `min_by_key` keeps the first of equal minima: the shortest prefix.
+    let best = (0..=max_k).min_by_key(|&k| row[k]).unwrap_or(0);
+    if row[best] >= committed.len() {
+        return 0;
+    }
+    best
 }
 
 /// The number of leading `fresh` words that repeat the end of `recent`.
@@ -589,6 +601,13 @@ mod tests {
             2
         );
         assert_eq!(committed_prefix_len(&words("will be"), &[]), 0);
+        // A pass that does not contain the committed words keeps all of its
+        // own (regression: a tie once dropped "evening should stay dry").
+        let long = words("the weather today will be mostly sunny with a light breeze from the");
+        assert_eq!(
+            committed_prefix_len(&words("evening should stay dry"), &long),
+            0
+        );
     }
 
     #[test]
