@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod model;
+pub mod options;
 pub mod transcribe;
 
 use std::process::ExitCode;
@@ -50,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Transcribe WAV files (any rate, channels, sample format).
     Transcribe(transcribe::Args),
-    /// Import and quantize Whisper models.
+    /// Install, import, quantize and check Whisper models.
     #[command(subcommand)]
     Model(model::Command),
     /// List audio hosts and devices (names usable with --device).
@@ -113,11 +114,24 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use crate::inference::InferenceError;
     if cause.is::<crate::model::ModelError>() || cause.is::<crate::dsp::AudioFileError>() {
         return Some(EXIT_BAD_INPUT);
     }
+    // `InferenceError::Model` is transparent: the ModelError inside is not
+    // its own link in the chain, so it is matched here. whisper.cpp refusing
+    // a file the validator passed is a bad model too.
+    if let Some(e) = cause.downcast_ref::<InferenceError>() {
+        return match e {
+            InferenceError::Model(_) | InferenceError::Load { .. } => Some(EXIT_BAD_INPUT),
+            _ => None,
+        };
+    }
     if cause.is::<crate::capture::DeviceError>() {
         return Some(EXIT_DEVICE);
+    }
+    if cause.is::<crate::transcript::WriteError>() || cause.is::<options::StdoutError>() {
+        return Some(EXIT_OUTPUT);
     }
     None
 }
