@@ -70,8 +70,11 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     match run(cli.command) {
         Ok(()) => ExitCode::from(EXIT_OK),
+        // A reader that stopped early (`hark transcribe x.wav | head`) is
+        // not an error worth a message.
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            eprintln!("hark: error: {err:#}");
+            eprintln!("hark: error: {}", message(&err));
             ExitCode::from(exit_code(&err))
         }
     }
@@ -101,6 +104,31 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<options::StdoutError>()
+            .is_some_and(|e| e.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes joined with ": ", leaving out a cause whose
+/// text the message already holds (several typed errors print their source).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The exit code for an error: the first typed error in its chain decides.
