@@ -81,8 +81,9 @@ impl Manifest {
     /// Reads and checks a manifest: every name it refers to must exist.
     pub fn read(path: &Path) -> Result<Manifest, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ModelError::Missing {
+            std::io::ErrorKind::NotFound => ModelError::Manifest {
                 path: path.to_path_buf(),
+                detail: "file not found".into(),
             },
             _ => ModelError::io(path, e),
         })?;
@@ -107,10 +108,12 @@ impl Manifest {
                     kind.parse::<QuantType>()
                         .map_err(|detail| self.error(format!("model {}: {detail}", entry.name)))?;
                 }
-                _ => return Err(self.error(format!(
+                _ => {
+                    return Err(self.error(format!(
                     "model {} needs either `import` or both `quantize_from` and `quantize_type`",
                     entry.name
-                ))),
+                )))
+                }
             }
         }
         Ok(())
@@ -357,7 +360,7 @@ fn run_python(package: &Package, command: &mut Command, what: &str) -> Result<()
 /// folder holding `models/manifest.toml` walking up from the current
 /// directory, then from the executable's.
 pub fn models_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("HARK_MODELS_DIR") {
+    if let Some(dir) = std::env::var_os("HARK_MODELS_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
     let starts = [
