@@ -3,8 +3,10 @@
 //! the real-time thread.
 
 pub mod devices;
+pub mod live;
 pub mod model;
 pub mod transcribe;
+pub mod view;
 
 use std::process::ExitCode;
 
@@ -55,6 +57,8 @@ pub enum Command {
     Model(model::Command),
     /// List audio hosts and devices (names usable with --device).
     Devices(devices::Args),
+    /// Transcribe a microphone, system audio (loopback), or both, live.
+    Live(live::Args),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
@@ -67,7 +71,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
-    match run(cli.command) {
+    match run(cli.command, cli.quiet) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(err) => {
             eprintln!("hark: error: {err:#}");
@@ -76,8 +80,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
+        Command::Live(args) => live::run(args, quiet),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Devices(args) => devices::run(args),
@@ -118,6 +123,12 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if cause.is::<crate::capture::DeviceError>() {
         return Some(EXIT_DEVICE);
+    }
+    if cause.is::<live::LiveUsageError>() {
+        return Some(EXIT_USAGE);
+    }
+    if cause.is::<crate::transcript::WriteError>() {
+        return Some(EXIT_OUTPUT);
     }
     None
 }
