@@ -322,13 +322,20 @@ impl Pipeline {
     pub fn stop(mut self) -> Vec<SourceReport> {
         self.stop.store(true, Ordering::Release);
         let mut reports = Vec::new();
-        for running in self.running.drain(..) {
-            if let Some(capture) = running.capture {
+        // Stop every feed before joining any worker: a worker finishing its
+        // last pass takes seconds, and another source's device would keep
+        // filling a ring its stopped pump no longer drains.
+        let mut stopped = Vec::new();
+        for mut running in self.running.drain(..) {
+            if let Some(capture) = running.capture.take() {
                 capture.stop();
             }
-            if let Some(feeder) = running.feeder {
+            if let Some(feeder) = running.feeder.take() {
                 let _ = feeder.join();
             }
+            stopped.push(running);
+        }
+        for running in stopped {
             let _ = running.pump.join();
             let worker = running.worker.join();
             let stats = &running.stats;

@@ -29,7 +29,7 @@ use anyhow::Context as _;
 use crossbeam_channel::RecvTimeoutError;
 
 use super::view::{SourceStatus, Status, Terminal, View};
-use crate::capture::{CaptureSpec, SourceKind};
+use crate::capture::{CaptureSpec, DeviceError, SourceKind};
 use crate::event::{Event, EventKind, Source};
 use crate::inference::{InferenceError, Model};
 use crate::pipeline::{Feed, Pipeline, PipelineConfig, PipelineError, SourceConfig, SourceStats};
@@ -152,6 +152,10 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         None
     };
     let sources = sources(&args);
+    let server_reachable = sound_server_reachable();
+    if !server_reachable && sources.iter().any(|s| s.source == Source::Loopback) {
+        return Err(no_sound_server("loopback capture needs one on Linux").into());
+    }
     let model_path = resolve_model(args.model.as_deref())?;
     let threads = args
         .threads
@@ -206,7 +210,16 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         ..PipelineConfig::default()
     };
     let (events_tx, events) = crossbeam_channel::unbounded();
-    let pipeline = Pipeline::start(&model, &config, &sources, events_tx).map_err(pipeline_error)?;
+    let pipeline = Pipeline::start(&model, &config, &sources, events_tx).map_err(|e| match e {
+        // With no server the host falls back to ALSA; an ALSA without any
+        // capture device means "no sound server" to the user.
+        PipelineError::Device(DeviceError::NoSuchDevice { available, .. })
+            if !server_reachable && available.is_empty() =>
+        {
+            anyhow::Error::new(no_sound_server("and ALSA lists no capture device"))
+        }
+        other => pipeline_error(other),
+    })?;
     let stats = pipeline.stats();
     if !quiet {
         let names: Vec<&str> = sources.iter().map(|s| s.source.speaker()).collect();
@@ -296,9 +309,12 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     if !quiet {
         for r in &reports {
             eprintln!(
-                "hark: {} ({}): {:.1} s captured, {} samples lost to overflow, {} passes, {} words",
+                "hark: {} ({}): captured {} samples at {} Hz ({:.1} s), {} lost to overflow, \
+                 {} passes, {} words",
                 r.source.speaker(),
                 r.source,
+                r.offered,
+                r.rate_hz,
                 r.offered as f64 / f64::from(r.rate_hz.max(1)),
                 r.overflowed,
                 r.worker.passes,
@@ -473,6 +489,26 @@ fn find_upwards(relative: &Path) -> Option<PathBuf> {
                 .collect::<Vec<_>>()
         })
         .find(|candidate| candidate.is_file())
+}
+
+/// Whether a PulseAudio (or PipeWire pulse) server answers; always true
+/// where capture does not go through one (not Linux).
+fn sound_server_reachable() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        cpal::host_from_id(cpal::HostId::PulseAudio).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}
+
+fn no_sound_server(detail: &str) -> DeviceError {
+    DeviceError::NoSoundServer {
+        host: "PulseAudio".to_owned(),
+        detail: format!("no server answers; {detail}"),
+    }
 }
 
 /// Unwraps the pipeline's error so the typed cause decides the exit code

@@ -98,8 +98,14 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HARK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},whisper_rs=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARK_LOG").unwrap_or_else(|_| {
+        // The PulseAudio client logs every normal disconnect (each
+        // stream stop) as an error; show it only when debugging.
+        let pulse = if verbose >= 2 { level } else { "off" };
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},whisper_rs=warn,pulseaudio::client::reactor={pulse}"
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
