@@ -133,6 +133,15 @@ fn main() {
         .iter()
         .filter(|e| e.kind == EventKind::Final)
         .collect();
+    for e in &finals {
+        println!(
+            "    final {:7.2}-{:7.2} s emitted {:7.2} s: {}",
+            e.start,
+            e.end,
+            e.emitted.unwrap_or(f64::NAN),
+            e.text
+        );
+    }
     let mut latencies = Vec::new();
     let mut missed = 0;
     for phrase in &phrases {

@@ -54,28 +54,30 @@ pub struct Status {
     pub latency_s: Option<f64>,
 }
 
-/// The status line, plain text (no escape codes).
+/// The status line, plain text (no escape codes): the shared numbers
+/// first (they survive a narrow terminal), then one group per source.
 pub fn status_line(status: &Status) -> String {
     let mut parts = Vec::new();
+    let mut shared = format!("buf {} ms", status.chunk_ms);
+    if let Some(cpu) = status.cpu_percent {
+        shared.push_str(&format!(" cpu {cpu:.0}%"));
+    }
+    match status.latency_s {
+        Some(latency) => shared.push_str(&format!(" latency {latency:.1} s")),
+        None => shared.push_str(" latency -"),
+    }
+    parts.push(shared);
     for s in &status.sources {
         parts.push(format!(
-            "{} {:>4.0} dBFS ring {:>2.0}% rtf {:.2} lag {} ms drops {} xruns {}",
+            "{} {:.0} dBFS ring {:.0}% rtf {:.2} lag {:.1} s drops {} xruns {}",
             s.source.speaker(),
             s.level_db,
             s.ring_fill * 100.0,
             s.rtf,
-            s.lag_ms,
+            s.lag_ms as f64 / 1000.0,
             s.overflowed,
             s.xruns
         ));
-    }
-    parts.push(format!("buf {} ms", status.chunk_ms));
-    if let Some(cpu) = status.cpu_percent {
-        parts.push(format!("cpu {cpu:.0}%"));
-    }
-    match status.latency_s {
-        Some(latency) => parts.push(format!("latency {latency:.1} s")),
-        None => parts.push("latency -".to_owned()),
     }
     parts.join(" | ")
 }
@@ -285,9 +287,9 @@ mod tests {
         let line = status_line(&status);
         assert_eq!(
             line,
-            "you  -23 dBFS ring  5% rtf 0.31 lag 120 ms drops 0 xruns 1 | \
-             them -120 dBFS ring  0% rtf 0.00 lag 0 ms drops 480 xruns 0 | \
-             buf 30 ms | cpu 87% | latency 0.8 s"
+            "buf 30 ms cpu 87% latency 0.8 s | \
+             you -23 dBFS ring 5% rtf 0.31 lag 0.1 s drops 0 xruns 1 | \
+             them -120 dBFS ring 0% rtf 0.00 lag 0.0 s drops 480 xruns 0"
         );
         assert!(!line.contains('\x1b'));
     }
