@@ -184,7 +184,7 @@ fn main() {
 
 /// The clip to play (the programme repeated, or its start) and its phrases.
 fn programme(root: &Path, dir: &Path, full: bool) -> (PathBuf, Vec<Phrase>) {
-    let source = wav::read_16k_mono(&root.join("assets/programme.wav")).expect("programme.wav");
+    let source = wav::read_16k_mono(root.join("assets/programme.wav")).expect("programme.wav");
     let tsv = std::fs::read_to_string(root.join("assets/programme.tsv")).expect("programme.tsv");
     let one: Vec<Phrase> = tsv
         .lines()
