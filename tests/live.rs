@@ -261,15 +261,17 @@ fn mic_speech_is_transcribed_and_recorded_gaplessly() {
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("mic.wav");
+    let out = dir.path().join("mic.jsonl");
     let mut live = Live::start(
         &server.env(),
         &[
             "--source",
             "mic",
-            "--format",
-            "jsonl",
             "--record",
             record.to_str().unwrap(),
+            "--partials",
+            "-o",
+            out.to_str().unwrap(),
         ],
     );
     live.wait_listening();
@@ -279,7 +281,12 @@ fn mic_speech_is_transcribed_and_recorded_gaplessly() {
     std::thread::sleep(TAIL);
     let done = live.interrupt();
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
-    assert_transcribed(&events(&done.stdout), Source::Mic, "numbers.txt");
+    let printed = events(&done.stdout);
+    assert_transcribed(&printed, Source::Mic, "numbers.txt");
+    // --partials: the file (and piped stdout) carry partials too.
+    let written = events(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(written, printed);
+    assert!(written.iter().any(|e| e.kind == EventKind::Partial));
 
     // The recording holds every captured sample, at the device's rate.
     let (offered, rate) = captured(&done.stderr, Source::Mic);
@@ -503,4 +510,40 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
         bb += f64::from(y) * f64::from(y);
     }
     ab / (aa * bb).sqrt().max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn demo_without_a_server_starts_its_own() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("none");
+    let env = [
+        (
+            "PULSE_SERVER".to_owned(),
+            format!("unix:{}", nowhere.join("native").display()),
+        ),
+        ("XDG_RUNTIME_DIR".to_owned(), nowhere.display().to_string()),
+    ];
+    let done = Live::start(&env, &["--demo"]).wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("started a private sound server"),
+        "{}",
+        done.stderr
+    );
+    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
+}
+
+#[test]
+fn demo_with_a_running_server_uses_its_default_output() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let done = Live::start(&server.env(), &["--demo"]).wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(
+        !done.stderr.contains("started a private sound server"),
+        "{}",
+        done.stderr
+    );
+    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
 }
