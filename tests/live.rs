@@ -340,7 +340,9 @@ fn both_sources_are_labelled_and_recorded_apart() {
         .unwrap();
     assert!(them.wait().unwrap().success() && you.wait().unwrap().success());
     std::thread::sleep(TAIL);
-    let done = live.interrupt();
+    // SIGTERM (a service manager's stop) drains like Ctrl-C.
+    live.signal(libc::SIGTERM);
+    let done = live.wait();
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
     let printed = events(&done.stdout);
     assert_transcribed(&printed, Source::Loopback, "weather.txt");

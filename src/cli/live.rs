@@ -176,10 +176,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         Some(path) => {
             let mut config = WriterConfig::new(path, file_format);
             config.include_partials = args.partials;
-            Some(
-                Writer::spawn(config)
-                    .with_context(|| format!("cannot write -o {}", path.display()))?,
-            )
+            Some(Writer::spawn(config)?)
         }
         None => None,
     };
