@@ -28,8 +28,9 @@ const TAIL: Duration = Duration::from_millis(1500);
 /// Silence captured before playing.
 const LEAD_IN: Duration = Duration::from_millis(500);
 /// Word error rate allowed over the clips' reference text (tiny.en, q8_0,
-/// espeak-ng speech; offline it scores 0.00-0.10 on these clips).
-const MAX_WER: f64 = 0.25;
+/// espeak-ng speech; live runs here scored 0.03-0.20 on these clips, the
+/// spread coming from where utterances are cut).
+const MAX_WER: f64 = 0.30;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
