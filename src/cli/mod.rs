@@ -3,11 +3,13 @@
 //! the real-time thread.
 
 pub mod devices;
+pub mod live;
 pub mod model;
 pub mod options;
 pub mod realtime;
 pub mod soak;
 pub mod transcribe;
+pub mod view;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,8 @@ pub enum Command {
     Model(model::Command),
     /// List audio hosts and devices (names usable with --device).
     Devices(devices::Args),
+    /// Transcribe a microphone, system audio (loopback), or both, live.
+    Live(live::Args),
     /// Stability harness: the live pipeline for a long time against a known
     /// programme on a private sound server, with stress and faults.
     Soak(soak::Args),
@@ -73,7 +77,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose, cli.quiet);
-    match run(cli.command) {
+    match run(cli.command, cli.quiet) {
         Ok(()) => ExitCode::from(EXIT_OK),
         // A reader that stopped early (`hark transcribe x.wav | head`) is
         // not an error worth a message.
@@ -85,8 +89,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command, quiet: bool) -> anyhow::Result<()> {
     match command {
+        Command::Live(args) => live::run(args, quiet),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(cmd) => model::run(cmd),
         Command::Devices(args) => devices::run(args),
@@ -103,8 +108,14 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HARK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},whisper_rs=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARK_LOG").unwrap_or_else(|_| {
+        // The PulseAudio client logs every normal disconnect (each
+        // stream stop) as an error; show it only when debugging.
+        let pulse = if verbose >= 2 { level } else { "off" };
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},whisper_rs=warn,pulseaudio::client::reactor={pulse}"
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -163,6 +174,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if cause.is::<crate::capture::DeviceError>() {
         return Some(EXIT_DEVICE);
+    }
+    if cause.is::<live::LiveUsageError>() {
+        return Some(EXIT_USAGE);
     }
     if cause.is::<crate::transcript::WriteError>() || cause.is::<options::StdoutError>() {
         return Some(EXIT_OUTPUT);

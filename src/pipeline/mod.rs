@@ -389,12 +389,17 @@ impl Pipeline {
     pub fn stop(mut self) -> Vec<SourceReport> {
         self.stop.store(true, Ordering::Release);
         let mut reports = Vec::new();
-        for running in self.running.drain(..) {
-            // Each pump stops its own device stream, then drains its ring.
-            if let Some(feeder) = running.feeder {
-                // The feeder closes the input itself after its last push.
+        // Every pump sees the stop flag at once and stops its own device
+        // stream, so no source keeps filling a ring while another source's
+        // worker finishes its last pass. File feeders end themselves.
+        let mut stopped = Vec::new();
+        for mut running in self.running.drain(..) {
+            if let Some(feeder) = running.feeder.take() {
                 let _ = feeder.join();
             }
+            stopped.push(running);
+        }
+        for running in stopped {
             let _ = running.pump.join();
             let worker = running.worker.join();
             let stats = &running.stats;

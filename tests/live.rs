@@ -1,0 +1,552 @@
+//! `hark live` end to end: the real binary, the real model, a private
+//! PulseAudio server (one per test), speech played into its virtual speaker
+//! and microphone with paplay, and the transcript scored against the clips'
+//! reference text.
+//!
+//! The server's address reaches the child through its environment only, so
+//! these tests use the normal harness; they run one at a time (a lock) since
+//! each one runs Whisper on the shared cores at real time.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hark::dsp::wav;
+use hark::event::{Event, EventKind, Source};
+use hark::score;
+use hark::soundserver::{self, SoundServer};
+
+/// How long a start (model load, device open) may take under load.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the drain after SIGINT may take (inference finishing).
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Capture kept after a clip was handed over (server buffers, VAD hangover).
+const TAIL: Duration = Duration::from_millis(1500);
+/// Silence captured before playing.
+const LEAD_IN: Duration = Duration::from_millis(500);
+/// Word error rate allowed over the clips' reference text (tiny.en, q8_0,
+/// espeak-ng speech; live runs here scored 0.03-0.20 on these clips, the
+/// spread coming from where utterances are cut).
+const MAX_WER: f64 = 0.30;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn asset(name: &str) -> PathBuf {
+    root().join("assets").join(name)
+}
+
+fn reference(name: &str) -> String {
+    std::fs::read_to_string(asset(name)).expect("reference text")
+}
+
+/// A running `hark live` child: stdout collected, stderr scanned for the
+/// "listening" line.
+struct Live {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    stderr_lines: Vec<String>,
+}
+
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Live {
+    fn start(env: &[(String, String)], args: &[&str]) -> Live {
+        let model = root().join("models/ggml-tiny.en-q8_0.bin");
+        assert!(
+            model.is_file(),
+            "run scripts/setup.sh first: {}",
+            model.display()
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hark"));
+        command
+            .arg("live")
+            .args(args)
+            .arg("--model")
+            .arg(&model)
+            .env_remove("HARK_MODEL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("run hark");
+        let (out_tx, stdout) = mpsc::channel();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            let _ = out_tx.send(text);
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            stdout,
+            stderr,
+            stderr_lines: Vec::new(),
+        }
+    }
+
+    /// Waits until capture runs (the "listening" line).
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let listening = line.starts_with("hark: listening");
+                    self.stderr_lines.push(line);
+                    if listening {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("hark did not start listening: {:?}", self.stderr_lines);
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill");
+    }
+
+    /// Sends SIGINT and waits for the drain and exit.
+    fn interrupt(self) -> Finished {
+        self.signal(libc::SIGINT);
+        self.wait()
+    }
+
+    fn wait(mut self) -> Finished {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait hark") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("hark did not stop: {:?}", self.stderr_lines);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stdout = self
+            .stdout
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_default();
+        let mut lines = self.stderr_lines;
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        let finished = Finished {
+            status,
+            stdout,
+            stderr: lines.join("\n"),
+        };
+        eprintln!(
+            "--- hark stderr ---\n{}\n--- stdout ---\n{}",
+            finished.stderr, finished.stdout
+        );
+        finished
+    }
+}
+
+/// Plays `clip` into `sink` and waits until the server has it all.
+fn play(server: &SoundServer, sink: &str, clip: &Path) {
+    let mut player = server.play(sink, clip).expect("paplay");
+    assert!(player.wait().expect("paplay").success(), "paplay failed");
+}
+
+fn events(jsonl: &str) -> Vec<Event> {
+    jsonl
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSONL line {line:?}: {e}"))
+        })
+        .collect()
+}
+
+fn finals(events: &[Event], source: Source) -> String {
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::Final && e.source == source)
+        .map(|e| e.text.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assert_transcribed(events: &[Event], source: Source, reference_file: &str) {
+    let text = finals(events, source);
+    let wer = score::wer(&reference(reference_file), &text).rate();
+    eprintln!("{source}: WER {wer:.3}: {text}");
+    assert!(
+        wer <= MAX_WER,
+        "{source}: WER {wer:.3} > {MAX_WER}: {text:?}"
+    );
+}
+
+/// `captured N samples at R Hz` from hark's summary line for `source`.
+fn captured(stderr: &str, source: Source) -> (u64, u32) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("({source}): captured")))
+        .unwrap_or_else(|| panic!("no summary for {source}: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "captured").unwrap();
+    (
+        words[at + 1].parse().unwrap(),
+        words[at + 4].parse().unwrap(),
+    )
+}
+
+#[test]
+fn loopback_speech_is_transcribed_and_written() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("call.jsonl");
+    let mut live = Live::start(
+        &server.env(),
+        &["--source", "loopback", "-o", out.to_str().unwrap()],
+    );
+    live.wait_listening();
+    std::thread::sleep(LEAD_IN);
+    play(&server, soundserver::SPEAKER_SINK, &asset("weather.wav"));
+    std::thread::sleep(TAIL);
+    let done = live.interrupt();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    // Piped stdout: JSONL by default, no escape codes.
+    assert!(!done.stdout.contains('\x1b'));
+    let printed = events(&done.stdout);
+    assert!(printed.iter().all(|e| e.source == Source::Loopback));
+    assert_transcribed(&printed, Source::Loopback, "weather.txt");
+    // The file holds the same committed events (no partials without --partials).
+    let written = events(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(
+        written,
+        printed
+            .iter()
+            .filter(|e| e.kind == EventKind::Final)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn mic_speech_is_transcribed_and_recorded_gaplessly() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("mic.wav");
+    let out = dir.path().join("mic.jsonl");
+    let mut live = Live::start(
+        &server.env(),
+        &[
+            "--source",
+            "mic",
+            "--record",
+            record.to_str().unwrap(),
+            "--partials",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    live.wait_listening();
+    std::thread::sleep(LEAD_IN);
+    let clip = asset("numbers.wav");
+    play(&server, soundserver::MIC_FEED_SINK, &clip);
+    std::thread::sleep(TAIL);
+    let done = live.interrupt();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    let printed = events(&done.stdout);
+    assert_transcribed(&printed, Source::Mic, "numbers.txt");
+    // --partials: the file (and piped stdout) carry partials too.
+    let written = events(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(written, printed);
+    assert!(written.iter().any(|e| e.kind == EventKind::Partial));
+
+    // The recording holds every captured sample, at the device's rate.
+    let (offered, rate) = captured(&done.stderr, Source::Mic);
+    let reader = hound::WavReader::open(&record).expect("recording");
+    assert_eq!(reader.spec().sample_rate, rate);
+    assert_eq!(
+        u64::from(reader.duration()),
+        offered,
+        "recording frames vs captured samples"
+    );
+    // ... and matches what was played, with no gap inside the clip.
+    let recorded = wav::read_16k_mono(&record).unwrap().samples;
+    let played = wav::read_16k_mono(&clip).unwrap().samples;
+    let (lag, correlation) = align(&played, &recorded);
+    eprintln!(
+        "recording: {:.3} s, clip at {:.3} s, correlation {correlation:.4}",
+        recorded.len() as f64 / 16_000.0,
+        lag as f64 / 16_000.0
+    );
+    assert!(correlation > 0.9, "correlation {correlation}");
+    assert!(
+        lag + played.len() <= recorded.len(),
+        "clip cut off in the recording"
+    );
+}
+
+#[test]
+fn both_sources_are_labelled_and_recorded_apart() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("call.wav");
+    let mut live = Live::start(
+        &server.env(),
+        &[
+            "--source",
+            "both",
+            "--format",
+            "jsonl",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
+    live.wait_listening();
+    std::thread::sleep(LEAD_IN);
+    let mut them = server
+        .play(soundserver::SPEAKER_SINK, &asset("weather.wav"))
+        .unwrap();
+    let mut you = server
+        .play(soundserver::MIC_FEED_SINK, &asset("meeting.wav"))
+        .unwrap();
+    assert!(them.wait().unwrap().success() && you.wait().unwrap().success());
+    std::thread::sleep(TAIL);
+    // SIGTERM (a service manager's stop) drains like Ctrl-C.
+    live.signal(libc::SIGTERM);
+    let done = live.wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    let printed = events(&done.stdout);
+    assert_transcribed(&printed, Source::Loopback, "weather.txt");
+    assert_transcribed(&printed, Source::Mic, "meeting.txt");
+    for source in [Source::Mic, Source::Loopback] {
+        let path = dir.path().join(format!("call-{source}.wav"));
+        let (offered, _) = captured(&done.stderr, source);
+        let frames = hound::WavReader::open(&path)
+            .expect("per-source recording")
+            .duration();
+        assert_eq!(u64::from(frames), offered, "{}", path.display());
+    }
+}
+
+#[test]
+fn interrupt_mid_phrase_commits_that_phrase() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cut.txt");
+    let mut live = Live::start(
+        &server.env(),
+        &["--source", "loopback", "-o", out.to_str().unwrap()],
+    );
+    live.wait_listening();
+    // programme.wav: 1 s of silence, then "The quick brown fox jumps over
+    // the lazy dog." until 4.44 s. Interrupt at 3.2 s, mid-phrase.
+    let mut player = server
+        .play(soundserver::SPEAKER_SINK, &asset("programme.wav"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(3200));
+    let done = live.interrupt();
+    let _ = player.kill();
+    let _ = player.wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    let printed = events(&done.stdout);
+    let text = finals(&printed, Source::Loopback).to_lowercase();
+    // The phrase's words spoken before the cut are committed (a cut word
+    // may be misheard, so only whole early words are checked) ...
+    assert!(text.contains("the quick"), "{text:?}");
+    // ... and the commit reaches the end of what was captured.
+    let (offered, rate) = captured(&done.stderr, Source::Loopback);
+    let captured_s = offered as f64 / f64::from(rate);
+    let last_end = printed
+        .iter()
+        .filter(|e| e.kind == EventKind::Final)
+        .map(|e| e.end)
+        .fold(0.0, f64::max);
+    assert!(
+        last_end >= captured_s - 0.5,
+        "committed to {last_end:.2} s of {captured_s:.2} s"
+    );
+    // The file got it too, as whole txt lines.
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert!(file.to_lowercase().contains("the quick"), "{file:?}");
+    assert!(file.ends_with('\n'));
+}
+
+#[test]
+fn second_interrupt_exits_at_once_leaving_whole_records() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hurry.jsonl");
+    let mut live = Live::start(
+        &server.env(),
+        &["--source", "loopback", "-o", out.to_str().unwrap()],
+    );
+    live.wait_listening();
+    let mut player = server
+        .play(soundserver::SPEAKER_SINK, &asset("weather.wav"))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    live.signal(libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(100));
+    let done = live.interrupt();
+    let _ = player.kill();
+    let _ = player.wait();
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert!(file.is_empty() || file.ends_with('\n'), "{file:?}");
+    events(&file);
+}
+
+#[test]
+fn no_sound_server_is_a_clean_device_error() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("none");
+    let env = [
+        (
+            "PULSE_SERVER".to_owned(),
+            format!("unix:{}", nowhere.join("native").display()),
+        ),
+        ("XDG_RUNTIME_DIR".to_owned(), nowhere.display().to_string()),
+    ];
+    for source in ["loopback", "mic", "both"] {
+        let done = Live::start(&env, &["--source", source, "--duration", "2"]).wait();
+        assert_eq!(done.status.code(), Some(4), "{source}: {}", done.stderr);
+        let error: Vec<&str> = done
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("hark: error:"))
+            .collect();
+        assert_eq!(error.len(), 1, "{}", done.stderr);
+        assert!(error[0].contains("no sound server"), "{}", error[0]);
+        assert!(
+            error[0].contains("start PulseAudio or PipeWire"),
+            "{}",
+            error[0]
+        );
+    }
+}
+
+#[test]
+fn a_missing_device_names_what_exists() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let done = Live::start(
+        &server.env(),
+        &["--source", "mic", "--device", "no-such-mic"],
+    )
+    .wait();
+    assert_eq!(done.status.code(), Some(4), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("no capture device matches --device 'no-such-mic'"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains(soundserver::MIC_SOURCE),
+        "{}",
+        done.stderr
+    );
+}
+
+/// The offset of `clip` in `recording` and their normalised correlation
+/// there: coarse by onset, then the best lag within 50 ms around it.
+fn align(clip: &[f32], recording: &[f32]) -> (usize, f64) {
+    let onset = |x: &[f32]| {
+        x.iter()
+            .position(|s| s.abs() > 0.05)
+            .expect("sound present")
+    };
+    let guess = onset(recording) as i64 - onset(clip) as i64;
+    let search = 800_i64;
+    let mut best = (0usize, f64::MIN);
+    for lag in (guess - search).max(0)..=(guess + search) {
+        let lag = lag as usize;
+        if lag + clip.len() > recording.len() {
+            break;
+        }
+        let c = correlation(clip, &recording[lag..lag + clip.len()]);
+        if c > best.1 {
+            best = (lag, c);
+        }
+    }
+    best
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        ab += f64::from(x) * f64::from(y);
+        aa += f64::from(x) * f64::from(x);
+        bb += f64::from(y) * f64::from(y);
+    }
+    ab / (aa * bb).sqrt().max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn demo_without_a_server_starts_its_own() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("none");
+    let env = [
+        (
+            "PULSE_SERVER".to_owned(),
+            format!("unix:{}", nowhere.join("native").display()),
+        ),
+        ("XDG_RUNTIME_DIR".to_owned(), nowhere.display().to_string()),
+    ];
+    let done = Live::start(&env, &["--demo"]).wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("started a private sound server"),
+        "{}",
+        done.stderr
+    );
+    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
+}
+
+#[test]
+fn demo_with_a_running_server_uses_its_default_output() {
+    let _serial = serial();
+    let server = SoundServer::start().expect("private sound server");
+    let done = Live::start(&server.env(), &["--demo"]).wait();
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(
+        !done.stderr.contains("started a private sound server"),
+        "{}",
+        done.stderr
+    );
+    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
+}
