@@ -50,8 +50,8 @@ fn main() {
     let (clip, phrases) = programme(root, dir.path(), full);
     let played = wav::read_16k_mono(&clip).expect("clip").samples;
     let played_s = played.len() as f64 / f64::from(CLIP_RATE_HZ);
-    let model = Model::load(&root.join("models/ggml-tiny.en-q8_0.bin"))
-        .expect("model (run scripts/setup.sh)");
+    let model =
+        Model::load(&root.join("models/tiny.en-q8_0.bin")).expect("model (run scripts/setup.sh)");
     let record = dir.path().join("captured.wav");
     let mut spec = CaptureSpec::new(SourceKind::Loopback);
     spec.device = Some(soundserver::SPEAKER_MONITOR.to_owned());

@@ -24,7 +24,7 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model_path = std::env::var_os("HARK_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("models/ggml-tiny.en-q8_0.bin"));
+        .unwrap_or_else(|| root.join("models/tiny.en-q8_0.bin"));
     let model = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
     println!("model {} (2 threads)", model_path.display());
 

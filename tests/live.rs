@@ -67,7 +67,7 @@ struct Finished {
 
 impl Live {
     fn start(env: &[(String, String)], args: &[&str]) -> Live {
-        let model = root().join("models/ggml-tiny.en-q8_0.bin");
+        let model = root().join("models/tiny.en-q8_0.bin");
         assert!(
             model.is_file(),
             "run scripts/setup.sh first: {}",

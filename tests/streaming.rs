@@ -23,7 +23,7 @@ fn root() -> &'static Path {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn model() -> Model {
-    let path = root().join("models/ggml-tiny.en-q8_0.bin");
+    let path = root().join("models/tiny.en-q8_0.bin");
     Model::load(&path).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh first)"))
 }
 

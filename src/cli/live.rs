@@ -36,11 +36,6 @@ use crate::pipeline::{Feed, Pipeline, PipelineConfig, PipelineError, SourceConfi
 use crate::soundserver::{self, SoundServer};
 use crate::transcript::{Format, Formatter, Writer, WriterConfig};
 
-/// The model used when neither `--model` nor `HARK_MODEL` names one,
-/// looked for from the current directory and the executable's upwards.
-pub const DEFAULT_MODEL: &str = "models/ggml-tiny.en-q8_0.bin";
-/// Environment variable naming the model.
-pub const MODEL_ENV: &str = "HARK_MODEL";
 /// The clip `--demo` plays.
 pub const DEMO_CLIP: &str = "assets/weather.wav";
 /// How often the status line is redrawn.
@@ -94,7 +89,7 @@ pub struct Args {
     /// Loopback device (--source loopback or both).
     #[arg(long, value_name = "NAME")]
     pub loopback_device: Option<String>,
-    /// Model file; default: $HARK_MODEL, else models/ggml-tiny.en-q8_0.bin
+    /// Model file; default: $HARK_MODEL, else models/tiny.en-q8_0.bin
     /// found from the current directory or the executable's upwards.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
@@ -156,7 +151,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     if !server_reachable && sources.iter().any(|s| s.source == Source::Loopback) {
         return Err(no_sound_server("loopback capture needs one on Linux").into());
     }
-    let model_path = resolve_model(args.model.as_deref())?;
+    let model_path = super::options::resolve_model(args.model.as_deref())?;
     let threads = args
         .threads
         .unwrap_or_else(|| default_threads(sources.len()));
@@ -449,24 +444,6 @@ pub fn default_threads(sources: usize) -> usize {
     (cores / sources.max(1)).clamp(1, MAX_DEFAULT_THREADS)
 }
 
-/// The model to load: `flag`, else `$HARK_MODEL`, else [`DEFAULT_MODEL`]
-/// found from the current directory or the executable's directory upwards.
-/// (To be replaced by the shared `--model` handling once it lands.)
-pub fn resolve_model(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = flag {
-        return Ok(path.to_path_buf());
-    }
-    if let Some(path) = std::env::var_os(MODEL_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(path));
-    }
-    find_upwards(Path::new(DEFAULT_MODEL)).ok_or_else(|| {
-        anyhow::anyhow!(
-            "no model given and {DEFAULT_MODEL} not found above the current directory or the \
-             executable; pass --model FILE, set {MODEL_ENV}, or run `hark model install`"
-        )
-    })
-}
-
 /// `relative` under the current directory or the executable's directory,
 /// or under one of their parents.
 fn find_upwards(relative: &Path) -> Option<PathBuf> {
@@ -674,7 +651,7 @@ mod tests {
 
     #[test]
     fn explicit_model_wins() {
-        let path = resolve_model(Some(Path::new("/m/x.bin"))).unwrap();
+        let path = super::super::options::resolve_model(Some(Path::new("/m/x.bin"))).unwrap();
         assert_eq!(path, Path::new("/m/x.bin"));
     }
 }

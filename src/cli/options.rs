@@ -43,8 +43,16 @@ impl ModelArgs {
     /// manifest's default. The default must exist: if it is not installed
     /// the error says how to install it.
     pub fn resolve(&self) -> anyhow::Result<PathBuf> {
-        if let Some(path) = &self.model {
-            return Ok(path.clone());
+        resolve_model(self.model.as_deref())
+    }
+}
+
+/// The model to load: `flag`, else `$HARK_MODEL`, else the manifest's
+/// default model in the checkout's `models/`.
+pub fn resolve_model(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    {
+        if let Some(path) = flag {
+            return Ok(path.to_path_buf());
         }
         if let Some(path) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
             return Ok(PathBuf::from(path));

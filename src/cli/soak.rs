@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub faults: bool,
     /// Model file.
-    #[arg(long, default_value = "models/ggml-tiny.en-q8_0.bin")]
+    #[arg(long, default_value = "models/tiny.en-q8_0.bin")]
     pub model: PathBuf,
     /// The programme WAV (a .tsv of phrases beside it).
     #[arg(long, default_value = "assets/programme.wav")]

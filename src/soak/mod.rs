@@ -527,7 +527,7 @@ fn source_checks(r: &SourceResult, bounds: &Bounds, checks: &mut Vec<Check>) {
 /// The default programme and model paths relative to a checkout.
 pub fn default_paths(root: &Path) -> (PathBuf, PathBuf) {
     (
-        root.join("models/ggml-tiny.en-q8_0.bin"),
+        root.join("models/tiny.en-q8_0.bin"),
         root.join("assets/programme.wav"),
     )
 }
