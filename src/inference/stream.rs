@@ -6,7 +6,8 @@
 //!
 //! 1. **Decode continuously while someone speaks.** A pass starts as soon as
 //!    the previous one ended and at least [`StreamConfig::min_step`] of new
-//!    audio arrived. Its words, minus what is already committed, are the
+//!    audio arrived (or, when passes are slow, twice as much new audio as
+//!    the last pass took). Its words, minus what is already committed, are the
 //!    partial hypothesis. Silence (no open utterance) costs no pass at all.
 //! 2. **Commit at the end of an utterance without waiting for a new pass**
 //!    when the last pass already covered the last voiced sample (the VAD
@@ -151,6 +152,8 @@ pub struct Stream {
     recent: VecDeque<String>,
     /// End of the last committed event, seconds.
     committed_until: f64,
+    /// How long the last pass took.
+    last_pass: Duration,
 }
 
 impl Stream {
@@ -170,6 +173,7 @@ impl Stream {
             window_committed: Vec::new(),
             recent: VecDeque::new(),
             committed_until: 0.0,
+            last_pass: Duration::ZERO,
         }
     }
 
@@ -232,7 +236,12 @@ impl Stream {
         let new_audio = self
             .window_end()
             .saturating_sub(self.decoded_until.max(self.window_start));
-        if new_audio >= samples(self.config.min_step) {
+        // Adaptive step: when passes are slow (a loaded CPU), wait for twice
+        // as much new audio as the last pass took, so partial passes keep the
+        // worker at most half busy and the pass at the end of the utterance
+        // rarely has to wait for one in flight.
+        let step = self.config.min_step.max(self.last_pass * 2);
+        if new_audio >= samples(step) {
             Action::Decode
         } else {
             Action::Wait
@@ -299,6 +308,7 @@ impl Stream {
             word_times: true,
         };
         let hypothesis = decoder.decode(&self.window, &request, None)?;
+        self.last_pass = hypothesis.elapsed;
         self.decoded_until = self.window_end();
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         self.stats
