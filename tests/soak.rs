@@ -24,6 +24,10 @@ fn short_soak_with_stress_and_a_device_removal() {
             "--stress",
             "1",
             "--faults",
+            // One whisper thread: with a stress thread on 2 cores, two
+            // spinning whisper threads slow each other several fold.
+            "--threads",
+            "1",
             "--out",
         ])
         .arg(&report_dir)

@@ -42,9 +42,13 @@ pub struct Args {
     /// Report directory (report.json, summary.txt, plots, transcript).
     #[arg(long, default_value = "soak-report")]
     pub out: PathBuf,
-    /// Whisper threads per worker.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// Whisper threads per worker. Default: 1 when --stress is given or both
+    /// sources run, else 2. whisper.cpp's threads spin while they wait for
+    /// each other, so when the cores are oversubscribed a 2-thread decode is
+    /// several times slower than a 1-thread one (measured on 2 cores under
+    /// load: a 5 s window took 6.6 s with 2 threads, 0.9 s with 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Bound: word error rate over the phrases heard.
     #[arg(long, default_value_t = 0.25)]
     pub max_wer: f64,
@@ -89,6 +93,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Whisper threads per worker when `--threads` is not given: one when the
+/// cores will be oversubscribed (stress threads or a second source), where
+/// whisper.cpp's spinning threads slow each other down, else two.
+fn default_threads(stress_threads: usize, sources: usize) -> usize {
+    if stress_threads > 0 || sources > 1 {
+        1
+    } else {
+        2
+    }
+}
+
 /// Runs the soak; an error when any bound is missed.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let sources = match args.source {
@@ -96,6 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SoakSource::Mic => vec![SourceKind::Mic],
         SoakSource::Both => vec![SourceKind::Loopback, SourceKind::Mic],
     };
+    let threads = args.threads.unwrap_or_else(|| default_threads(args.stress, sources.len()));
+    if threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
     let server = SoundServer::start().context("starting the private sound server")?;
     // SAFETY: no thread has started yet (argument parsing and logging set-up
     // spawn none); cpal reads these variables from the process environment.
@@ -119,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_rss_growth_mb_per_hour: args.max_rss_growth,
         },
         pipeline: PipelineConfig {
-            threads: args.threads,
+            threads,
             ..PipelineConfig::default()
         },
     };
