@@ -175,6 +175,9 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         .map_err(SoakError::Thread)?;
     let pipeline = Pipeline::start(&model, &config.pipeline, &sources, tx)?;
     let clock = pipeline.clock();
+    let session_start_in_samples_s = clock
+        .saturating_duration_since(sampler.started())
+        .as_secs_f64();
     let stats = pipeline.stats();
     let rss_after_pipeline_start_mb = rss_mb(&mut sampler);
 
@@ -409,15 +412,13 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         plays,
         samples,
         latency_series,
+        session_start_in_samples_s,
         plots: Vec::new(),
         plot_note: None,
     };
     report.pass = report.checks.iter().all(|c| c.pass);
     match plots::draw(&report, &config.out_dir) {
-        Ok((files, note)) => {
-            report.plots = files;
-            report.plot_note = note;
-        }
+        Ok(files) => report.plots = files,
         Err(e) => report.plot_note = Some(format!("plots failed: {e}")),
     }
     report.write(&config.out_dir)?;

@@ -105,6 +105,9 @@ pub struct SoakReport {
     pub samples: Vec<Sample>,
     /// (emitted at, latency) of every final, seconds.
     pub latency_series: Vec<(f64, f64)>,
+    /// The sample time (`Sample::t_s`) at which the session clock started:
+    /// session time = `t_s` minus this.
+    pub session_start_in_samples_s: f64,
     pub plots: Vec<String>,
     pub plot_note: Option<String>,
 }
@@ -206,6 +209,8 @@ impl SoakReport {
         }
         if let Some(note) = &self.plot_note {
             let _ = writeln!(s, "  plots: {note}");
+        } else if !self.plots.is_empty() {
+            let _ = writeln!(s, "  plots: {}", self.plots.join(", "));
         }
         s
     }
