@@ -111,7 +111,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SoakSource::Mic => vec![SourceKind::Mic],
         SoakSource::Both => vec![SourceKind::Loopback, SourceKind::Mic],
     };
-    let threads = args.threads.unwrap_or_else(|| default_threads(args.stress, sources.len()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| default_threads(args.stress, sources.len()));
     if threads == 0 {
         anyhow::bail!("--threads must be at least 1");
     }

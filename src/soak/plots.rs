@@ -63,8 +63,7 @@ fn register_font() -> Result<(), PlotError> {
             let bytes = std::fs::read(path).map_err(|_| bad())?;
             // plotters keeps fonts for the whole process; this runs once.
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes)
-                .map_err(|_| bad())
+            plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).map_err(|_| bad())
         })
         .clone()
 }
@@ -234,11 +233,13 @@ fn draw_chart(chart: &Chart, path: &Path, x_end: f64) -> Result<(), String> {
     let mut any_shaded = false;
     for &(from, to) in chart.shaded {
         let area = Rectangle::new([(from, y_low), (to, y_high)], FAULT_SHADE.filled());
-        let drawn = ctx.draw_series(std::iter::once(area)).map_err(|e| e.to_string())?;
+        let drawn = ctx
+            .draw_series(std::iter::once(area))
+            .map_err(|e| e.to_string())?;
         if !any_shaded {
-            drawn
-                .label("device removed until back")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], FAULT_SHADE.filled()));
+            drawn.label("device removed until back").legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 16, y + 5)], FAULT_SHADE.filled())
+            });
             any_shaded = true;
         }
     }
@@ -251,9 +252,9 @@ fn draw_chart(chart: &Chart, path: &Path, x_end: f64) -> Result<(), String> {
             ctx.draw_series(LineSeries::new(points, color.stroke_width(2)))
         }
         .map_err(|e| e.to_string())?;
-        drawn
-            .label(series.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        drawn.label(series.name.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+        });
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.8))
