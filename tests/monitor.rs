@@ -132,7 +132,9 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
     // The writer is batching into a healthy file.
     assert_eq!(value(&body, "hark_writer_mode"), 0.0);
 
-    let history = monitor.stop();
+    let report = monitor.stop();
+    assert!(report.alerts.ring == 0 && report.alerts.memory >= alerts_after.memory);
+    let history = report.samples;
     assert!(
         history.len() >= 10,
         "{} samples in 1.5 s at 100 ms",

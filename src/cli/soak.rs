@@ -49,6 +49,10 @@ pub struct Args {
     /// load: a 5 s window took 6.6 s with 2 threads, 0.9 s with 1).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Serve Prometheus metrics during the run at this loopback address
+    /// (e.g. 127.0.0.1:9187).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Bound: word error rate over the phrases heard.
     #[arg(long, default_value_t = 0.25)]
     pub max_wer: f64,
@@ -129,7 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model: args.model,
         programme: args.programme,
         out_dir: args.out.clone(),
-        sample_interval: Duration::from_secs(1),
+        sample_interval: crate::monitor::DEFAULT_SAMPLE_INTERVAL,
+        metrics_addr: args.metrics_addr,
         bounds: Bounds {
             max_wer: args.max_wer,
             max_latency_p95: Duration::from_secs_f64(args.max_latency_p95.max(0.0)),

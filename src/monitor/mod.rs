@@ -21,4 +21,6 @@ pub use alert::{AlertCounts, Alerts, CPU_SUSTAIN, CPU_THRESHOLD_PERCENT, MEMORY_
 pub use exporter::{serve, MetricsServer};
 pub use exporter::{ExporterError, Metrics};
 pub use sample::{Sample, Sampler, SourceSample};
-pub use watcher::{Monitor, MonitorConfig, MonitorError, WriterProbe, DEFAULT_SAMPLE_INTERVAL};
+pub use watcher::{
+    Monitor, MonitorConfig, MonitorError, MonitorReport, WriterProbe, DEFAULT_SAMPLE_INTERVAL,
+};

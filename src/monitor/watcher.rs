@@ -53,6 +53,15 @@ pub enum MonitorError {
     Thread(std::io::Error),
 }
 
+/// What a monitor saw, given back by [`Monitor::stop`].
+#[derive(Debug, Clone, Default)]
+pub struct MonitorReport {
+    /// Every sample when `keep_history` was set, else none.
+    pub samples: Vec<Sample>,
+    /// Alert episodes, the last sample included.
+    pub alerts: AlertCounts,
+}
+
 /// What the sampling thread and its readers share.
 struct Shared {
     latest: Mutex<Sample>,
@@ -155,9 +164,13 @@ impl Monitor {
     }
 
     /// Takes a last sample, stops the thread and the listener, and returns
-    /// every sample when `keep_history` was set (else an empty list).
-    pub fn stop(mut self) -> Vec<Sample> {
-        self.halt()
+    /// the samples (when `keep_history` was set) and the alert counts.
+    pub fn stop(mut self) -> MonitorReport {
+        let samples = self.halt();
+        MonitorReport {
+            samples,
+            alerts: self.alerts(),
+        }
     }
 
     fn halt(&mut self) -> Vec<Sample> {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::capture::{CaptureSpec, SourceKind};
 use crate::event::{Event, EventKind, Source};
 use crate::inference::Model;
-use crate::monitor::{Alerts, Sampler};
+use crate::monitor::{Monitor, MonitorConfig, MonitorReport, Sampler, WriterProbe};
 use crate::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig, SourceStats};
 use crate::soundserver::SoundServer;
 use crate::transcript::{Format, Writer, WriterConfig};
@@ -64,6 +64,10 @@ pub enum SoakError {
     Fault(String),
     #[error("cannot start a soak thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+    #[error("the transcript writer is still in use after the monitor stopped")]
+    WriterShared,
 }
 
 /// The limits a soak must stay within.
@@ -106,6 +110,8 @@ pub struct SoakConfig {
     pub programme: PathBuf,
     pub out_dir: PathBuf,
     pub sample_interval: Duration,
+    /// Serve the monitor's Prometheus metrics here during the run.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub bounds: Bounds,
     pub pipeline: PipelineConfig,
 }
@@ -148,7 +154,10 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let rss_after_model_load_mb = rss_mb(&mut sampler);
 
     let transcript_path = config.out_dir.join("transcript.jsonl");
-    let writer = Writer::spawn(WriterConfig::new(&transcript_path, Format::Jsonl))?;
+    let writer = Arc::new(Writer::spawn(WriterConfig::new(
+        &transcript_path,
+        Format::Jsonl,
+    ))?);
     let sources: Vec<SourceConfig> = config
         .sources
         .iter()
@@ -175,11 +184,28 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         .map_err(SoakError::Thread)?;
     let pipeline = Pipeline::start(&model, &config.pipeline, &sources, tx)?;
     let clock = pipeline.clock();
-    let session_start_in_samples_s = clock
-        .saturating_duration_since(sampler.started())
-        .as_secs_f64();
     let stats = pipeline.stats();
     let rss_after_pipeline_start_mb = rss_mb(&mut sampler);
+    drop(sampler);
+    let probe: WriterProbe = {
+        let writer = Arc::clone(&writer);
+        Box::new(move || writer.metrics())
+    };
+    let monitor = Monitor::spawn(
+        MonitorConfig {
+            interval: config.sample_interval,
+            metrics_addr: config.metrics_addr,
+            keep_history: true,
+        },
+        stats.clone(),
+        pipeline.chunk_ms_handle(),
+        Some(probe),
+    )?;
+    if let Some(addr) = monitor.metrics_addr() {
+        tracing::info!("soak: metrics on http://{addr}/metrics");
+    }
+    // Samples count from the monitor's start, before the session clock's.
+    let session_start_in_samples_s = -monitor.started().duration_since(clock).as_secs_f64();
 
     let mut players = Vec::new();
     for &kind in &config.sources {
@@ -191,21 +217,11 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         )?);
     }
     let stress = stress::Stress::start(config.stress_threads)?;
-    let mut alerts = Alerts::default();
-    let mut samples = Vec::new();
     let mut faults: Vec<FaultRun> = Vec::new();
     let run_start = Instant::now();
     let fault_at = config.duration.mul_f64(FAULT_AT_FRACTION);
     let session = |c: Instant| c.elapsed().as_secs_f64();
-    let mut next_sample = Instant::now();
     while run_start.elapsed() < config.duration {
-        let now = Instant::now();
-        if now >= next_sample {
-            let sample = sampler.sample(&stats, pipeline.chunk_ms());
-            alerts.observe(&sample);
-            samples.push(sample);
-            next_sample = now + config.sample_interval;
-        }
         if config.faults && faults.is_empty() && run_start.elapsed() >= fault_at {
             for &kind in &config.sources {
                 fault::remove(&server, removable(kind))?;
@@ -247,11 +263,10 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let stop_s = session(clock);
     drop(stress);
     let plays: Vec<_> = players.into_iter().flat_map(Player::stop).collect();
-    let final_sample = sampler.sample(&stats, pipeline.chunk_ms());
-    alerts.observe(&final_sample);
-    samples.push(final_sample);
+    let MonitorReport { samples, alerts } = monitor.stop();
     let reports = pipeline.stop();
     let events = collector.join().unwrap_or_default();
+    let writer = Arc::try_unwrap(writer).map_err(|_| SoakError::WriterShared)?;
     let writer_report = writer.finish()?;
 
     // Read the transcript back.
@@ -406,8 +421,8 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
             .map(|s| f64::from(s.process_cpu_percent))
             .fold(0.0, f64::max),
         machine_cpu_mean_percent: mean(&|s| f64::from(s.cpu_total_percent)),
-        temperature_available: sampler.has_temperature(),
-        alerts: alerts.counts(),
+        temperature_available: samples.iter().any(|s| s.temperature_c.is_some()),
+        alerts,
         checks,
         plays,
         samples,
