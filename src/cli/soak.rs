@@ -53,6 +53,10 @@ pub struct Args {
     /// (e.g. 127.0.0.1:9187).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Internal: run as the kill -9 child, streaming the programme into this
+    /// transcript (started by `--faults`).
+    #[arg(long, hide = true)]
+    pub crash_child: Option<PathBuf>,
     /// Bound: word error rate over the phrases heard.
     #[arg(long, default_value_t = 0.25)]
     pub max_wer: f64,
@@ -110,6 +114,21 @@ fn default_threads(stress_threads: usize, sources: usize) -> usize {
 
 /// Runs the soak; an error when any bound is missed.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(transcript) = &args.crash_child {
+        soak::crash::run_child(&args.model, &args.programme, transcript)?;
+        return Ok(());
+    }
+    let crash_child = soak::crash::ChildCommand {
+        exe: std::env::current_exe().context("finding this executable for the crash child")?,
+        args: vec![
+            "soak".into(),
+            "--model".into(),
+            args.model.clone().into(),
+            "--programme".into(),
+            args.programme.clone().into(),
+            "--crash-child".into(),
+        ],
+    };
     let sources = match args.source {
         SoakSource::Loopback => vec![SourceKind::Loopback],
         SoakSource::Mic => vec![SourceKind::Mic],
@@ -135,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out_dir: args.out.clone(),
         sample_interval: crate::monitor::DEFAULT_SAMPLE_INTERVAL,
         metrics_addr: args.metrics_addr,
+        crash_child: Some(crash_child),
         bounds: Bounds {
             max_wer: args.max_wer,
             max_latency_p95: Duration::from_secs_f64(args.max_latency_p95.max(0.0)),

@@ -11,6 +11,7 @@
 //! Not real-time safe.
 
 pub mod checks;
+pub mod crash;
 pub mod fault;
 pub mod plots;
 pub mod programme;
@@ -110,6 +111,9 @@ pub struct SoakConfig {
     pub programme: PathBuf,
     pub out_dir: PathBuf,
     pub sample_interval: Duration,
+    /// With `faults`: after the run, kill -9 and restart a child hark on
+    /// one transcript (see [`crash`]).
+    pub crash_child: Option<crash::ChildCommand>,
     /// Serve the monitor's Prometheus metrics here during the run.
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub bounds: Bounds,
@@ -350,6 +354,22 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
             "from the device's return to capturing from it again",
         ));
     }
+    let crash = match (&config.crash_child, config.faults) {
+        (Some(child), true) => {
+            let path = config.out_dir.join("crash-transcript.jsonl");
+            let result = crash::kill_and_restart(child, &path)?;
+            checks.push(Check {
+                name: "transcript survives kill -9 and restart".into(),
+                value: f64::from(u8::from(result.pass())),
+                bound: 1.0,
+                pass: result.pass(),
+                detail: "whole records at each kill kept byte for byte, appended after, all parse"
+                    .into(),
+            });
+            Some(result)
+        }
+        _ => None,
+    };
     let t = &transcript;
     let transcript_ok = t.torn_bytes == 0
         && t.unparsable_lines == 0
@@ -428,6 +448,7 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         samples,
         latency_series,
         session_start_in_samples_s,
+        crash,
         plots: Vec::new(),
         plot_note: None,
     };
