@@ -5,8 +5,13 @@
 //! - [`programme`]: the known audio and its looping player.
 //! - [`fault`]: device removal and restoration.
 //! - [`stress`]: busy threads.
+//! - [`crash`]: kill -9 of a child hark and a restart on its transcript.
 //! - [`checks`]: WER over the phrases really heard, percentiles, slopes.
 //! - [`report`]: `report.json` and `summary.txt`; [`plots`]: PNG plots.
+//!
+//! Sampling goes through [`crate::monitor::Monitor`], so a soak exercises
+//! the same thread (and, with `--metrics-addr`, the same endpoint) as
+//! `hark live`.
 //!
 //! Not real-time safe.
 

@@ -83,6 +83,8 @@ struct Chart<'a> {
     shaded: &'a [(f64, f64)],
     /// Draw points instead of lines (sparse data such as finals).
     points: bool,
+    /// The y axis reaches at least this high (100 for a fill ratio).
+    y_top_at_least: f64,
 }
 
 /// Draws the plots into `dir`; returns the file names written.
@@ -124,6 +126,7 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
             }],
             shaded: &shaded,
             points: true,
+            y_top_at_least: 0.0,
         },
         Chart {
             file: "rss.png",
@@ -139,6 +142,7 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
             }],
             shaded: &shaded,
             points: false,
+            y_top_at_least: 0.0,
         },
         Chart {
             file: "cpu.png",
@@ -164,6 +168,7 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
             ],
             shaded: &shaded,
             points: false,
+            y_top_at_least: 0.0,
         },
         Chart {
             file: "ring_fill.png",
@@ -172,6 +177,7 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
             series: per_source(&|s| f64::from(s.ring_fill) * 100.0),
             shaded: &shaded,
             points: false,
+            y_top_at_least: 100.0,
         },
         Chart {
             file: "buffer_ms.png",
@@ -187,6 +193,7 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
             }],
             shaded: &shaded,
             points: false,
+            y_top_at_least: 0.0,
         },
     ];
     let x_end = report.duration_s.max(1.0);
@@ -217,6 +224,7 @@ fn draw_chart(chart: &Chart, path: &Path, x_end: f64) -> Result<(), String> {
     let root = BitMapBackend::new(path, PLOT_SIZE_PX).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (y_low, y_high) = y_range(&chart.series);
+    let y_high = y_high.max(chart.y_top_at_least);
     let mut ctx = ChartBuilder::on(&root)
         .caption(chart.title, (FONT_FAMILY, 22))
         .margin(12)
@@ -297,6 +305,7 @@ mod tests {
             }],
             shaded: &[(5.0, 8.0)],
             points: false,
+            y_top_at_least: 0.0,
         };
         draw_chart(&chart, &path, 20.0).unwrap();
         let bytes = std::fs::read(&path).unwrap();
