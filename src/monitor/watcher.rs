@@ -143,12 +143,13 @@ impl Monitor {
         })
     }
 
-    /// The most recent sample (for a status line).
+    /// The most recent sample (for a status line). Not real-time safe (it
+    /// locks and clones).
     pub fn latest(&self) -> Sample {
         lock(&self.shared.latest).clone()
     }
 
-    /// Alert episodes so far.
+    /// Alert episodes so far. Not real-time safe (it locks).
     pub fn alerts(&self) -> AlertCounts {
         *lock(&self.shared.alerts)
     }
