@@ -9,7 +9,8 @@ profile=${1:-release}
 
 packages=(cmake pkg-config libclang-dev libasound2-dev   # whisper.cpp and cpal build
           pulseaudio pulseaudio-utils libasound2-plugins # the private test sound server
-          espeak-ng sox bc)                              # speech for tests and assets
+          espeak-ng sox bc                               # speech for tests and assets
+          fonts-dejavu-core)                             # text in the soak's PNG plots
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 //! A short soak through the real `hark soak` command: private sound server,
-//! programme played as loopback, one stress thread, one device removal.
+//! programme played as loopback, one stress thread, one device removal, and
+//! a child hark killed with SIGKILL and restarted on one transcript.
 //! Asserts the report it writes.
 
 use std::path::Path;
@@ -24,12 +25,18 @@ fn short_soak_with_stress_and_a_device_removal() {
             "--stress",
             "1",
             "--faults",
+            // One whisper thread: with a stress thread on 2 cores, two
+            // spinning whisper threads slow each other several fold.
+            "--threads",
+            "1",
             "--out",
         ])
         .arg(&report_dir)
-        // The shared build machine is loaded by other jobs; latency is
-        // reported, and bounded loosely here.
-        .args(["--max-latency-p95", "15", "--max-wer", "0.35"])
+        // The shared 2-core build machine is loaded by other jobs besides
+        // the stress thread; latency is reported, and bounded loosely here
+        // (p95 measured 7.5 s and 14.0 s in two runs at 1 thread). WER keeps
+        // its default bound (0.25; measured 0.17 and 0.19).
+        .args(["--max-latency-p95", "15"])
         .status()
         .expect("run hark soak");
     let text = std::fs::read_to_string(report_dir.join("report.json")).expect("report.json");
@@ -63,7 +70,15 @@ fn short_soak_with_stress_and_a_device_removal() {
     assert_eq!(transcript["unparsable_lines"], 0);
     assert_eq!(transcript["finals_in_file"], transcript["finals_received"]);
     assert!(source["wer"]["phrases_counted"].as_u64().unwrap() >= 5);
-    assert!(source["wer"]["wer"].as_f64().unwrap() <= 0.35, "WER");
+    assert!(source["wer"]["wer"].as_f64().unwrap() <= 0.25, "WER");
+    // A child hark killed with SIGKILL twice on one transcript, restarted
+    // in between: every whole record at each kill is kept, byte for byte.
+    let crash = &report["crash"];
+    assert_eq!(crash["kills"], 2);
+    assert_eq!(crash["flushed_prefix_kept"], true);
+    assert_eq!(crash["appended_after_restart"], true);
+    assert_eq!(crash["unparsable_lines"], 0);
+    assert!(crash["final_records"].as_u64().unwrap() >= 2);
     assert!(
         status.success(),
         "hark soak exit status {status}: {summary}"

@@ -42,9 +42,21 @@ pub struct Args {
     /// Report directory (report.json, summary.txt, plots, transcript).
     #[arg(long, default_value = "soak-report")]
     pub out: PathBuf,
-    /// Whisper threads per worker.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// Whisper threads per worker. Default: 1 when --stress is given or both
+    /// sources run, else 2. whisper.cpp's threads spin while they wait for
+    /// each other, so when the cores are oversubscribed a 2-thread decode is
+    /// several times slower than a 1-thread one (measured on 2 cores under
+    /// load: a 5 s window took 6.6 s with 2 threads, 0.9 s with 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Serve Prometheus metrics during the run at this loopback address
+    /// (e.g. 127.0.0.1:9187).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Internal: run as the kill -9 child, streaming the programme into this
+    /// transcript (started by `--faults`).
+    #[arg(long, hide = true)]
+    pub crash_child: Option<PathBuf>,
     /// Bound: word error rate over the phrases heard.
     #[arg(long, default_value_t = 0.25)]
     pub max_wer: f64,
@@ -89,13 +101,45 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Whisper threads per worker when `--threads` is not given: one when the
+/// cores will be oversubscribed (stress threads or a second source), where
+/// whisper.cpp's spinning threads slow each other down, else two.
+fn default_threads(stress_threads: usize, sources: usize) -> usize {
+    if stress_threads > 0 || sources > 1 {
+        1
+    } else {
+        2
+    }
+}
+
 /// Runs the soak; an error when any bound is missed.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(transcript) = &args.crash_child {
+        soak::crash::run_child(&args.model, &args.programme, transcript)?;
+        return Ok(());
+    }
+    let crash_child = soak::crash::ChildCommand {
+        exe: std::env::current_exe().context("finding this executable for the crash child")?,
+        args: vec![
+            "soak".into(),
+            "--model".into(),
+            args.model.clone().into(),
+            "--programme".into(),
+            args.programme.clone().into(),
+            "--crash-child".into(),
+        ],
+    };
     let sources = match args.source {
         SoakSource::Loopback => vec![SourceKind::Loopback],
         SoakSource::Mic => vec![SourceKind::Mic],
         SoakSource::Both => vec![SourceKind::Loopback, SourceKind::Mic],
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| default_threads(args.stress, sources.len()));
+    if threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
     let server = SoundServer::start().context("starting the private sound server")?;
     // SAFETY: no thread has started yet (argument parsing and logging set-up
     // spawn none); cpal reads these variables from the process environment.
@@ -108,7 +152,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model: args.model,
         programme: args.programme,
         out_dir: args.out.clone(),
-        sample_interval: Duration::from_secs(1),
+        sample_interval: crate::monitor::DEFAULT_SAMPLE_INTERVAL,
+        metrics_addr: args.metrics_addr,
+        crash_child: Some(crash_child),
         bounds: Bounds {
             max_wer: args.max_wer,
             max_latency_p95: Duration::from_secs_f64(args.max_latency_p95.max(0.0)),
@@ -119,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_rss_growth_mb_per_hour: args.max_rss_growth,
         },
         pipeline: PipelineConfig {
-            threads: args.threads,
+            threads,
             ..PipelineConfig::default()
         },
     };

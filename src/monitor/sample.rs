@@ -80,6 +80,11 @@ impl Sampler {
         sampler
     }
 
+    /// When the sampler started ([`Sample::t_s`] counts from here).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Whether the machine exposes any temperature sensor.
     pub fn has_temperature(&self) -> bool {
         self.components.iter().any(|c| c.temperature().is_some())

@@ -371,6 +371,11 @@ impl Pipeline {
         self.chunk_ms.load(Ordering::Relaxed)
     }
 
+    /// The pump's chunk as shared with the pump threads, for a monitor.
+    pub fn chunk_ms_handle(&self) -> Arc<AtomicU32> {
+        Arc::clone(&self.chunk_ms)
+    }
+
     /// How many times the buffer sizer changed the size.
     pub fn size_changes(&self) -> u64 {
         self.sizer.as_ref().map_or(0, SizerThread::changes)

@@ -131,6 +131,11 @@ pub struct DeviceFeed {
     on_fallback: bool,
     next_home_check: Instant,
     next_presence_check: Instant,
+    /// The host that presence checks list devices on, kept between checks:
+    /// each cpal PulseAudio host holds a server connection and a thread that
+    /// outlive it, so a new host per check leaked one of each per second
+    /// until the server refused clients (found by a 30-minute soak).
+    presence_host: Option<cpal::Host>,
 }
 
 impl DeviceFeed {
@@ -153,6 +158,7 @@ impl DeviceFeed {
             on_fallback: false,
             next_home_check: Instant::now(),
             next_presence_check: Instant::now() + PRESENCE_CHECK_INTERVAL,
+            presence_host: None,
         };
         let opened = feed.open_spec(&spec.clone())?;
         Ok((feed, opened))
@@ -233,17 +239,28 @@ impl DeviceFeed {
             return None;
         }
         self.next_presence_check = now + PRESENCE_CHECK_INTERVAL;
+        let name = stream.device_name().to_owned();
         let listed = self.is_listed();
-        tracing::debug!(device = stream.device_name(), listed, "presence check");
-        (!listed).then(|| format!("'{}' is no longer listed", stream.device_name()))
+        tracing::debug!(device = name, listed, "presence check");
+        (!listed).then(|| format!("'{name}' is no longer listed"))
     }
 
-    /// Whether the device asked for is in the host's device list.
-    fn is_listed(&self) -> bool {
-        let Ok(host) = device::open_host(self.spec.host) else {
-            return false;
+    /// Whether the device asked for is in the host's device list. The host
+    /// is kept unless it can no longer list devices (a broken connection).
+    fn is_listed(&mut self) -> bool {
+        use cpal::traits::HostTrait as _;
+        let host = match self.presence_host.take() {
+            Some(host) => host,
+            None => match device::open_host(self.spec.host) {
+                Ok(host) => host,
+                Err(_) => return false,
+            },
         };
-        device::select(&host, self.spec.kind, self.spec.device.as_deref()).is_ok()
+        let listed = device::select(&host, self.spec.kind, self.spec.device.as_deref()).is_ok();
+        if listed || host.devices().is_ok() {
+            self.presence_host = Some(host);
+        }
+        listed
     }
 
     /// Stops the running stream (its ring stays readable).

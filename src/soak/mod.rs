@@ -5,12 +5,18 @@
 //! - [`programme`]: the known audio and its looping player.
 //! - [`fault`]: device removal and restoration.
 //! - [`stress`]: busy threads.
+//! - [`crash`]: kill -9 of a child hark and a restart on its transcript.
 //! - [`checks`]: WER over the phrases really heard, percentiles, slopes.
 //! - [`report`]: `report.json` and `summary.txt`; [`plots`]: PNG plots.
+//!
+//! Sampling goes through [`crate::monitor::Monitor`], so a soak exercises
+//! the same thread (and, with `--metrics-addr`, the same endpoint) as
+//! `hark live`.
 //!
 //! Not real-time safe.
 
 pub mod checks;
+pub mod crash;
 pub mod fault;
 pub mod plots;
 pub mod programme;
@@ -25,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::capture::{CaptureSpec, SourceKind};
 use crate::event::{Event, EventKind, Source};
 use crate::inference::Model;
-use crate::monitor::{Alerts, Sampler};
+use crate::monitor::{Monitor, MonitorConfig, MonitorReport, Sampler, WriterProbe};
 use crate::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig, SourceStats};
 use crate::soundserver::SoundServer;
 use crate::transcript::{Format, Writer, WriterConfig};
@@ -64,6 +70,10 @@ pub enum SoakError {
     Fault(String),
     #[error("cannot start a soak thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+    #[error("the transcript writer is still in use after the monitor stopped")]
+    WriterShared,
 }
 
 /// The limits a soak must stay within.
@@ -106,6 +116,11 @@ pub struct SoakConfig {
     pub programme: PathBuf,
     pub out_dir: PathBuf,
     pub sample_interval: Duration,
+    /// With `faults`: after the run, kill -9 and restart a child hark on
+    /// one transcript (see [`crash`]).
+    pub crash_child: Option<crash::ChildCommand>,
+    /// Serve the monitor's Prometheus metrics here during the run.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub bounds: Bounds,
     pub pipeline: PipelineConfig,
 }
@@ -148,7 +163,10 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let rss_after_model_load_mb = rss_mb(&mut sampler);
 
     let transcript_path = config.out_dir.join("transcript.jsonl");
-    let writer = Writer::spawn(WriterConfig::new(&transcript_path, Format::Jsonl))?;
+    let writer = Arc::new(Writer::spawn(WriterConfig::new(
+        &transcript_path,
+        Format::Jsonl,
+    ))?);
     let sources: Vec<SourceConfig> = config
         .sources
         .iter()
@@ -177,6 +195,26 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let clock = pipeline.clock();
     let stats = pipeline.stats();
     let rss_after_pipeline_start_mb = rss_mb(&mut sampler);
+    drop(sampler);
+    let probe: WriterProbe = {
+        let writer = Arc::clone(&writer);
+        Box::new(move || writer.metrics())
+    };
+    let monitor = Monitor::spawn(
+        MonitorConfig {
+            interval: config.sample_interval,
+            metrics_addr: config.metrics_addr,
+            keep_history: true,
+        },
+        stats.clone(),
+        pipeline.chunk_ms_handle(),
+        Some(probe),
+    )?;
+    if let Some(addr) = monitor.metrics_addr() {
+        tracing::info!("soak: metrics on http://{addr}/metrics");
+    }
+    // Samples count from the monitor's start, before the session clock's.
+    let session_start_in_samples_s = -monitor.started().duration_since(clock).as_secs_f64();
 
     let mut players = Vec::new();
     for &kind in &config.sources {
@@ -188,21 +226,11 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
         )?);
     }
     let stress = stress::Stress::start(config.stress_threads)?;
-    let mut alerts = Alerts::default();
-    let mut samples = Vec::new();
     let mut faults: Vec<FaultRun> = Vec::new();
     let run_start = Instant::now();
     let fault_at = config.duration.mul_f64(FAULT_AT_FRACTION);
     let session = |c: Instant| c.elapsed().as_secs_f64();
-    let mut next_sample = Instant::now();
     while run_start.elapsed() < config.duration {
-        let now = Instant::now();
-        if now >= next_sample {
-            let sample = sampler.sample(&stats, pipeline.chunk_ms());
-            alerts.observe(&sample);
-            samples.push(sample);
-            next_sample = now + config.sample_interval;
-        }
         if config.faults && faults.is_empty() && run_start.elapsed() >= fault_at {
             for &kind in &config.sources {
                 fault::remove(&server, removable(kind))?;
@@ -244,11 +272,10 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let stop_s = session(clock);
     drop(stress);
     let plays: Vec<_> = players.into_iter().flat_map(Player::stop).collect();
-    let final_sample = sampler.sample(&stats, pipeline.chunk_ms());
-    alerts.observe(&final_sample);
-    samples.push(final_sample);
+    let MonitorReport { samples, alerts } = monitor.stop();
     let reports = pipeline.stop();
     let events = collector.join().unwrap_or_default();
+    let writer = Arc::try_unwrap(writer).map_err(|_| SoakError::WriterShared)?;
     let writer_report = writer.finish()?;
 
     // Read the transcript back.
@@ -332,6 +359,22 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
             "from the device's return to capturing from it again",
         ));
     }
+    let crash = match (&config.crash_child, config.faults) {
+        (Some(child), true) => {
+            let path = config.out_dir.join("crash-transcript.jsonl");
+            let result = crash::kill_and_restart(child, &path)?;
+            checks.push(Check {
+                name: "transcript survives kill -9 and restart".into(),
+                value: f64::from(u8::from(result.pass())),
+                bound: 1.0,
+                pass: result.pass(),
+                detail: "whole records at each kill kept byte for byte, appended after, all parse"
+                    .into(),
+            });
+            Some(result)
+        }
+        _ => None,
+    };
     let t = &transcript;
     let transcript_ok = t.torn_bytes == 0
         && t.unparsable_lines == 0
@@ -403,21 +446,20 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
             .map(|s| f64::from(s.process_cpu_percent))
             .fold(0.0, f64::max),
         machine_cpu_mean_percent: mean(&|s| f64::from(s.cpu_total_percent)),
-        temperature_available: sampler.has_temperature(),
-        alerts: alerts.counts(),
+        temperature_available: samples.iter().any(|s| s.temperature_c.is_some()),
+        alerts,
         checks,
         plays,
         samples,
         latency_series,
+        session_start_in_samples_s,
+        crash,
         plots: Vec::new(),
         plot_note: None,
     };
     report.pass = report.checks.iter().all(|c| c.pass);
     match plots::draw(&report, &config.out_dir) {
-        Ok((files, note)) => {
-            report.plots = files;
-            report.plot_note = note;
-        }
+        Ok(files) => report.plots = files,
         Err(e) => report.plot_note = Some(format!("plots failed: {e}")),
     }
     report.write(&config.out_dir)?;

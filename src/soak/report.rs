@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::checks::{Check, WerResult};
+use super::crash::CrashResult;
 use super::programme::Play;
 use super::SoakError;
 use crate::monitor::{AlertCounts, Sample};
@@ -105,6 +106,11 @@ pub struct SoakReport {
     pub samples: Vec<Sample>,
     /// (emitted at, latency) of every final, seconds.
     pub latency_series: Vec<(f64, f64)>,
+    /// The sample time (`Sample::t_s`) at which the session clock started:
+    /// session time = `t_s` minus this.
+    pub session_start_in_samples_s: f64,
+    /// The kill -9 and restart check, when it ran.
+    pub crash: Option<CrashResult>,
     pub plots: Vec<String>,
     pub plot_note: Option<String>,
 }
@@ -190,6 +196,21 @@ impl SoakReport {
             t.records, t.torn_bytes, t.unparsable_lines, t.finals_received, t.finals_in_file,
             t.gaps_in_file, t.mode
         );
+        if let Some(c) = &self.crash {
+            let _ = writeln!(
+                s,
+                "  kill -9 x{}: flushed bytes at kill {:?}, torn bytes cut {:?}, final {} bytes / {} records, \
+                 {} unparsable, prefix kept {}, appended after restart {}",
+                c.kills,
+                c.flushed_bytes_at_kill,
+                c.torn_bytes_cut,
+                c.final_bytes,
+                c.final_records,
+                c.unparsable_lines,
+                c.flushed_prefix_kept,
+                c.appended_after_restart
+            );
+        }
         let a = &self.alerts;
         let _ = writeln!(
             s,
@@ -206,6 +227,8 @@ impl SoakReport {
         }
         if let Some(note) = &self.plot_note {
             let _ = writeln!(s, "  plots: {note}");
+        } else if !self.plots.is_empty() {
+            let _ = writeln!(s, "  plots: {}", self.plots.join(", "));
         }
         s
     }
