@@ -113,6 +113,11 @@ pub struct Args {
     /// Write partial hypotheses into the transcript (txt and jsonl only).
     #[arg(long)]
     pub partials: bool,
+    /// Serve metrics (ring fill, buffer size, CPU, RSS, lag, writer mode,
+    /// alerts) in Prometheus text format at http://ADDR/metrics; loopback
+    /// addresses only, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Play a bundled clip into the speaker and transcribe it as loopback;
     /// starts a private sound server if none is running.
     #[arg(long, conflicts_with_all = ["source", "device", "mic_device", "loopback_device"])]
@@ -171,7 +176,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         Some(path) => {
             let mut config = WriterConfig::new(path, file_format);
             config.include_partials = args.partials;
-            Some(Writer::spawn(config)?)
+            Some(Arc::new(Writer::spawn(config)?))
         }
         None => None,
     };
@@ -213,6 +218,24 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         other => pipeline_error(other),
     })?;
     let stats = pipeline.stats();
+    // The monitor samples off the real-time thread, raises the alerts as log
+    // events and serves the metrics when asked.
+    let probe = writer.as_ref().map(|w| {
+        let w = Arc::clone(w);
+        Box::new(move || w.metrics()) as crate::monitor::WriterProbe
+    });
+    let monitor = crate::monitor::Monitor::spawn(
+        crate::monitor::MonitorConfig {
+            metrics_addr: args.metrics_addr,
+            ..crate::monitor::MonitorConfig::default()
+        },
+        stats.clone(),
+        pipeline.chunk_ms_handle(),
+        probe,
+    )?;
+    if let Some(addr) = monitor.metrics_addr() {
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
     if !quiet {
         let names: Vec<&str> = sources.iter().map(|s| s.source.speaker()).collect();
         eprintln!(
@@ -228,7 +251,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     view.header().context("cannot write to stdout")?;
     let mut session = Session {
         view,
-        writer_tx: writer.as_ref().map(Writer::sender),
+        writer_tx: writer.as_deref().map(Writer::sender),
         latency_s: None,
         stdout_ok: true,
     };
@@ -293,8 +316,12 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     }
     let _ = session.view.finish();
     drop(session.writer_tx.take());
-    let written = match writer {
-        Some(writer) => Some(writer.finish().context("transcript file")?),
+    // The monitor holds the writer's probe: stop it before finishing.
+    let alerts = monitor.stop().alerts;
+    tracing::debug!("alerts raised: {alerts:?}");
+    let written = match writer.map(Arc::try_unwrap) {
+        Some(Ok(writer)) => Some(writer.finish().context("transcript file")?),
+        Some(Err(_)) => anyhow::bail!("the transcript writer is still shared; it was not finished"),
         None => None,
     };
     drop(demo);

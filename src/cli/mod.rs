@@ -178,6 +178,18 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if cause.is::<live::LiveUsageError>() {
         return Some(EXIT_USAGE);
     }
+    // A bad --metrics-addr is a bad flag (the monitor's error is transparent).
+    use crate::monitor::{ExporterError, MonitorError};
+    let exporter =
+        cause
+            .downcast_ref::<ExporterError>()
+            .or(match cause.downcast_ref::<MonitorError>() {
+                Some(MonitorError::Exporter(e)) => Some(e),
+                _ => None,
+            });
+    if let Some(ExporterError::NotLoopback { .. } | ExporterError::Bind { .. }) = exporter {
+        return Some(EXIT_USAGE);
+    }
     if cause.is::<crate::transcript::WriteError>() || cause.is::<options::StdoutError>() {
         return Some(EXIT_OUTPUT);
     }
