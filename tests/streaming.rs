@@ -206,12 +206,16 @@ fn stopping_mid_phrase_commits_that_phrase() {
     let text = finals(&events);
     eprintln!("committed at stop: {text}");
     let words = score::normalize(&text);
-    for expected in ["weather", "today", "sunny"] {
-        assert!(
-            words.iter().any(|w| w == expected),
-            "{expected:?} missing from {text:?}"
-        );
-    }
+    // tiny.en sometimes hears "The weather" as "But whenever" on this clip,
+    // so ask for most, not all, of the words spoken in the first 5 s.
+    let spoken = [
+        "weather", "today", "mostly", "sunny", "light", "breeze", "west",
+    ];
+    let heard = spoken
+        .iter()
+        .filter(|s| words.iter().any(|w| w == *s))
+        .count();
+    assert!(heard >= 5, "only {heard} of {spoken:?} in {text:?}");
     let r = &reports[0];
     assert_eq!(r.offered, r.pumped, "the ring was drained on stop");
 }
