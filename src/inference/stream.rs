@@ -75,7 +75,9 @@ impl StreamConfig {
             min_step: Duration::from_millis(250),
             tail_guard: Duration::from_millis(600),
             commit_after: Duration::from_secs(8),
-            trim_after: Duration::from_secs(10),
+            // Up to about 15 s the fitted encoder window costs the same as
+            // for 1 s (its floor is 768 frames), so trim only beyond that.
+            trim_after: Duration::from_secs(15),
             max_window: Duration::from_secs(24),
             prompt_words: 40,
             partials: true,
@@ -446,11 +448,21 @@ impl Stream {
         if window_s <= self.config.trim_after.as_secs_f64() {
             return;
         }
-        // Cut at the start of the last committed word, not its end: word
-        // times are rough, and a word heard twice is dropped as a repeat of
-        // the committed tail, while a word cut in half would be lost.
-        let cut = ((last.start * SAMPLE_RATE_HZ as f64) as u64)
-            .clamp(self.window_start, self.window_end());
+        // Cut well before the last committed word: Whisper's word times
+        // can be off by seconds (a cut too late loses audio, as a two-source
+        // live test showed), while words heard twice are dropped as a repeat
+        // of the committed tail. So cut at the earliest start among the last
+        // few committed words, less a margin.
+        let earliest = self
+            .window_committed
+            .iter()
+            .rev()
+            .take(TRIM_BACK_WORDS)
+            .map(|w| w.start)
+            .fold(last.start, f64::min);
+        let cut_s = (earliest - TRIM_MARGIN_S).max(0.0);
+        let cut =
+            ((cut_s * SAMPLE_RATE_HZ as f64) as u64).clamp(self.window_start, self.window_end());
         let n = (cut - self.window_start) as usize;
         self.window.drain(..n);
         self.window_start = cut;
@@ -473,6 +485,13 @@ impl Stream {
         }
     }
 }
+
+/// Committed words kept in the window after a trim (see `maybe_trim`).
+const TRIM_BACK_WORDS: usize = 4;
+/// Audio kept before them, seconds.
+const TRIM_MARGIN_S: f64 = 1.0;
+/// The longest repeat of the committed tail a new pass may start with.
+const OVERLAP_MAX_WORDS: usize = 8;
 
 fn samples(d: Duration) -> u64 {
     (d.as_secs_f64() * SAMPLE_RATE_HZ as f64) as u64
@@ -553,7 +572,7 @@ fn committed_prefix_len(words: &[Word], committed: &[Word]) -> usize {
 
 /// The number of leading `fresh` words that repeat the end of `recent`.
 fn overlap_with_tail(recent: &VecDeque<String>, fresh: &[Word]) -> usize {
-    let max = recent.len().min(fresh.len()).min(5);
+    let max = recent.len().min(fresh.len()).min(OVERLAP_MAX_WORDS);
     (1..=max)
         .rev()
         .find(|&n| {
