@@ -52,7 +52,7 @@ fn value(body: &str, name: &str) -> f64 {
 
 #[test]
 fn monitor_serves_pipeline_numbers_over_loopback() {
-    let model_path = root().join("models/ggml-tiny.en-q8_0.bin");
+    let model_path = root().join("models/tiny.en-q8_0.bin");
     let model = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
     let dir = tempfile::tempdir().unwrap();
     let writer = Arc::new(
