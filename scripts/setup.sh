@@ -10,6 +10,7 @@ profile=${1:-release}
 packages=(cmake pkg-config libclang-dev libasound2-dev   # whisper.cpp and cpal build
           pulseaudio pulseaudio-utils libasound2-plugins # the private test sound server
           espeak-ng sox bc                               # speech for tests and assets
+          codec2-examples alsa-utils                     # real human recordings (real-speech set)
           fonts-dejavu-core)                             # text in the soak's PNG plots
 missing=()
 for p in "${packages[@]}"; do
@@ -31,3 +32,4 @@ else
   cargo build --locked --bin hark
 fi
 "target/$profile/hark" model install --all   # all five: the tests load each quantized type
+scripts/real-speech.sh                       # assets/real/: the real-speech set

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the real-speech set in assets/real/ from recordings of human speakers that Debian ships:
+# codec2-examples (Harvard sentences and other read phrases from codec2's test set, ham-radio
+# operators' messages) and alsa-utils (spoken channel names). Nothing here is synthetic.
+#
+# The shapes a live transcriber meets, each at 8, 16, 44.1 and 48 kHz (NAME-8k.wav ... NAME-48k.wav):
+#   phrases   short real phrases, each followed by 1.5 s of silence
+#   unbroken  the same phrases, edge silence trimmed, joined by 0.1-0.2 s gaps (unbroken reading)
+#   monologue natural continuous speech: a 112 s radio message (ve9qrp)
+# Beside each, NAME.tsv lists every phrase: start and end seconds in the file, and the clip it came from.
+# References: the exact words are known only for the alsa-utils prompts (NAME.tsv's 4th column); for
+# everything else the reference is hark's own offline transcript of the same file (benches/realspeech.rs).
+#
+# Skips the work when assets/real/ is complete. Needs sox, codec2-examples and alsa-utils (setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=assets/real
+version=1
+[ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$version" ] && exit 0
+
+raw=/usr/share/codec2/raw
+wav=/usr/share/codec2/wav
+alsa=/usr/share/sounds/alsa
+for f in "$raw/hts1a.raw" "$wav/ve9qrp.wav" "$alsa/Front_Center.wav"; do
+  [ -f "$f" ] || { echo "real-speech: $f missing: apt-get install codec2-examples alsa-utils" >&2; exit 1; }
+done
+command -v sox >/dev/null || { echo "real-speech: sox missing: apt-get install sox" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out"
+
+# Each phrase: name, file, known text (empty when not known for sure).
+phrases=(
+  "hts1a|$raw/hts1a.raw|"
+  "big_dog|$raw/big_dog.raw|"
+  "Front_Center|$alsa/Front_Center.wav|front center"
+  "cross|$raw/cross.raw|"
+  "mmt1|$raw/mmt1.raw|"
+  "Rear_Left|$alsa/Rear_Left.wav|rear left"
+  "kristoff|$raw/kristoff.raw|"
+  "hts2a|$raw/hts2a.raw|"
+  "forig|$raw/forig.raw|"
+  "Side_Right|$alsa/Side_Right.wav|side right"
+  "morig|$raw/morig.raw|"
+  "g3plx|$raw/g3plx.raw|"
+  "Front_Left|$alsa/Front_Left.wav|front left"
+  "cq_ref|$raw/cq_ref.raw|"
+  "speech_orig_16k|$raw/speech_orig_16k.wav|"
+  "Rear_Right|$alsa/Rear_Right.wav|rear right"
+  "vk5qi|$raw/vk5qi.raw|"
+)
+
+# to16 IN OUT: any input as 16 kHz mono float, edge silence trimmed (pure digital silence is not
+# speech; radio hiss is kept, as a listener would hear it).
+to16() {
+  local in=$1 out=$2
+  local fmt=()
+  case "$in" in *.raw) fmt=(-t raw -r 8000 -e signed -b 16 -c 1) ;; esac
+  sox -G "${fmt[@]}" "$in" -r 16000 -c 1 -e float -b 32 "$out" \
+    silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse
+}
+
+# build NAME GAP...: joins the phrases with the given gaps (cycled), writes NAME-16k.wav and NAME.tsv.
+build() {
+  local name=$1
+  shift
+  local gaps=("$@")
+  local parts=() t=0 i=0
+  : >"$tmp/$name.tsv"
+  for p in "${phrases[@]}"; do
+    IFS='|' read -r clip file text <<<"$p"
+    to16 "$file" "$tmp/$clip.wav"
+    local d
+    d=$(soxi -D "$tmp/$clip.wav")
+    local gap=${gaps[$((i % ${#gaps[@]}))]}
+    sox -n -r 16000 -c 1 -e float -b 32 "$tmp/gap$i.wav" trim 0 "$gap"
+    parts+=("$tmp/$clip.wav" "$tmp/gap$i.wav")
+    printf '%.3f\t%.3f\t%s\t%s\n' "$t" "$(echo "$t + $d" | bc -l)" "$clip" "$text" >>"$tmp/$name.tsv"
+    t=$(echo "$t + $d + $gap" | bc -l)
+    i=$((i + 1))
+  done
+  sox -G "${parts[@]}" -e signed -b 16 "$tmp/$name-16k.wav"
+}
+
+# Silence before the first phrase too, as a session starts: 1 s.
+sox -n -r 16000 -c 1 -e float -b 32 "$tmp/lead.wav" trim 0 1
+build phrases 1.5
+build unbroken 0.1 0.15 0.2 0.12 0.18
+for name in phrases unbroken; do
+  sox "$tmp/lead.wav" "$tmp/$name-16k.wav" -e signed -b 16 "$tmp/$name-lead.wav"
+  mv "$tmp/$name-lead.wav" "$tmp/$name-16k.wav"
+  awk -F'\t' -v OFS='\t' '{ $1 = sprintf("%.3f", $1 + 1); $2 = sprintf("%.3f", $2 + 1); print }' \
+    "$tmp/$name.tsv" >"$tmp/$name.tsv.1"
+  mv "$tmp/$name.tsv.1" "$tmp/$name.tsv"
+done
+sox -G "$wav/ve9qrp.wav" -r 16000 -c 1 -e signed -b 16 "$tmp/monologue-16k.wav"
+printf '0.000\t%.3f\tve9qrp\t\n' "$(soxi -D "$tmp/monologue-16k.wav")" >"$tmp/monologue.tsv"
+
+for name in phrases unbroken monologue; do
+  mv "$tmp/$name-16k.wav" "$out/$name-16k.wav"
+  mv "$tmp/$name.tsv" "$out/$name.tsv"
+  sox -G "$out/$name-16k.wav" -r 8000 "$out/$name-8k.wav"
+  sox -G "$out/$name-16k.wav" -r 44100 -c 2 "$out/$name-44k.wav"   # stereo, as a desktop plays it
+  sox -G "$out/$name-16k.wav" -r 48000 -e float -b 32 "$out/$name-48k.wav"
+done
+echo "$version" >"$out/.done"
+echo "real-speech: built $(ls "$out"/*.wav | wc -l) files in $out" >&2
