@@ -7,6 +7,9 @@
 #   phrases   short real phrases, each followed by 1.5 s of silence
 #   unbroken  the same phrases, edge silence trimmed, joined by 0.1-0.2 s gaps (unbroken reading)
 #   monologue natural continuous speech: a 112 s radio message (ve9qrp)
+#   known     only the phrases whose words are known for sure (the alsa-utils prompts, and three
+#             codec2 clips of Harvard sentences), 1.5 s apart; known-unbroken: the same 0.1-0.2 s
+#             apart. Their reference text is NAME.txt.
 # Beside each, NAME.tsv lists every phrase: start and end seconds in the file, and the clip it came from.
 # References: the exact words are known only for the alsa-utils prompts (NAME.tsv's 4th column); for
 # everything else the reference is hark's own offline transcript of the same file (benches/realspeech.rs).
@@ -15,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=assets/real
-version=1
+version=2
 [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$version" ] && exit 0
 
 raw=/usr/share/codec2/raw
@@ -83,11 +86,33 @@ build() {
   sox -G "${parts[@]}" -e signed -b 16 "$tmp/$name-16k.wav"
 }
 
+all_phrases=("${phrases[@]}")
+# The Harvard sentences (IEEE 1969 list 1: 1, 2, 3, 9; 3; 4) these clips read.
+phrases=(
+  "Front_Center|$alsa/Front_Center.wav|front center"
+  "mmt1|$raw/mmt1.raw|it's easy to tell the depth of a well"
+  "Front_Left|$alsa/Front_Left.wav|front left"
+  "Front_Right|$alsa/Front_Right.wav|front right"
+  "speech_orig_16k|$raw/speech_orig_16k.wav|the birch canoe slid on the smooth planks glue the sheet to the dark blue background it's easy to tell the depth of a well four hours of steady work faced us"
+  "Rear_Center|$alsa/Rear_Center.wav|rear center"
+  "Rear_Left|$alsa/Rear_Left.wav|rear left"
+  "hts2a|$raw/hts2a.raw|these days a chicken leg is a rare dish"
+  "Rear_Right|$alsa/Rear_Right.wav|rear right"
+  "Side_Left|$alsa/Side_Left.wav|side left"
+  "Side_Right|$alsa/Side_Right.wav|side right"
+)
+build known 1.5
+build known-unbroken 0.1 0.15 0.2 0.12 0.18
+for name in known known-unbroken; do
+  cut -f4 "$tmp/$name.tsv" | tr '\n' ' ' | sed 's/ *$/\n/' >"$out/$name.txt"
+done
+phrases=("${all_phrases[@]}")
+
 # Silence before the first phrase too, as a session starts: 1 s.
 sox -n -r 16000 -c 1 -e float -b 32 "$tmp/lead.wav" trim 0 1
 build phrases 1.5
 build unbroken 0.1 0.15 0.2 0.12 0.18
-for name in phrases unbroken; do
+for name in phrases unbroken known known-unbroken; do
   sox "$tmp/lead.wav" "$tmp/$name-16k.wav" -e signed -b 16 "$tmp/$name-lead.wav"
   mv "$tmp/$name-lead.wav" "$tmp/$name-16k.wav"
   awk -F'\t' -v OFS='\t' '{ $1 = sprintf("%.3f", $1 + 1); $2 = sprintf("%.3f", $2 + 1); print }' \
@@ -97,7 +122,7 @@ done
 sox -G "$wav/ve9qrp.wav" -r 16000 -c 1 -e signed -b 16 "$tmp/monologue-16k.wav"
 printf '0.000\t%.3f\tve9qrp\t\n' "$(soxi -D "$tmp/monologue-16k.wav")" >"$tmp/monologue.tsv"
 
-for name in phrases unbroken monologue; do
+for name in phrases unbroken monologue known known-unbroken; do
   mv "$tmp/$name-16k.wav" "$out/$name-16k.wav"
   mv "$tmp/$name.tsv" "$out/$name.tsv"
   sox -G "$out/$name-16k.wav" -r 8000 "$out/$name-8k.wav"

@@ -80,6 +80,39 @@ pub fn normalize(text: &str) -> Vec<String> {
     drop_number_and(words)
 }
 
+/// 4-word spans said more often in `hypothesis` than in `reference`, where a
+/// span said once is never a repeat: text committed twice by a streaming
+/// policy shows up here, while repeats the speaker really made (and the
+/// reference transcript has too) do not.
+pub fn extra_repeats(reference: &str, hypothesis: &str) -> usize {
+    let count = |text: &str| {
+        let mut counts = std::collections::HashMap::<Vec<String>, usize>::new();
+        for span in normalize(text).windows(4) {
+            *counts.entry(span.to_vec()).or_default() += 1;
+        }
+        counts
+    };
+    let reference = count(reference);
+    count(hypothesis)
+        .into_iter()
+        .map(|(span, n)| n.saturating_sub(reference.get(&span).copied().unwrap_or(0).max(1)))
+        .sum()
+}
+
+/// Timed items (start, end in seconds) that go backwards (start before the
+/// previous end), end before they start, or end past `duration`.
+pub fn time_faults(times: impl IntoIterator<Item = (f64, f64)>, duration: f64) -> usize {
+    let mut last_end = 0.0f64;
+    let mut faults = 0;
+    for (start, end) in times {
+        if start < last_end - 1e-6 || end < start || end > duration + 1e-6 || start < 0.0 {
+            faults += 1;
+        }
+        last_end = last_end.max(end);
+    }
+    faults
+}
+
 /// "three hundred and seventeen" -> "three hundred seventeen", so spoken and
 /// written numbers compare equal.
 fn drop_number_and(words: Vec<String>) -> Vec<String> {
@@ -248,5 +281,25 @@ mod tests {
         let e = wer("", "thank you");
         assert_eq!(e.insertions, 2);
         assert_eq!(e.rate(), 2.0);
+    }
+
+    #[test]
+    fn repeats_count_only_beyond_the_reference() {
+        let offline = "calling CQ CQ CQ this is KA9Q";
+        assert_eq!(extra_repeats(offline, offline), 0);
+        let twice = "the weather today will be sunny the weather today will be sunny";
+        assert_eq!(extra_repeats("the weather today will be sunny", twice), 3);
+        // "cq cq cq" as a span occurs once in each: no repeat.
+        assert_eq!(
+            extra_repeats(offline, "Calling CQ, CQ, CQ. This is KA9Q."),
+            0
+        );
+    }
+
+    #[test]
+    fn time_faults_find_backwards_and_outside_times() {
+        assert_eq!(time_faults([(0.0, 1.0), (1.0, 2.0), (2.5, 3.0)], 3.0), 0);
+        assert_eq!(time_faults([(0.0, 2.0), (1.5, 2.5)], 3.0), 1);
+        assert_eq!(time_faults([(0.0, 1.0), (0.5, 0.2), (2.0, 4.0)], 3.0), 2);
     }
 }

@@ -11,6 +11,14 @@
 //!   detector is slow to call voice) is not cut;
 //! - **hangover**: it ends only after [`VadConfig::hangover`] without voice,
 //!   so pauses inside a sentence do not split it;
+//! - **pause**: inside an utterance, a shorter quiet run
+//!   ([`VadConfig::pause`]) is reported as [`VadEvent::Pause`] without ending
+//!   it: a place between words where the streaming policy may cut the
+//!   utterance into pieces that never overlap. A frame is quiet when the
+//!   detector calls it unvoiced or its level is [`PAUSE_DROP_DB`] under the
+//!   utterance's recent peak: earshot's score decays over 100-200 ms after
+//!   the voice stops, so on its own it misses the short pauses of unbroken
+//!   speech, while the level falls at once (measured on real recordings);
 //! - **max utterance**: an utterance longer than
 //!   [`VadConfig::max_utterance`] is cut there (and a new one starts at the
 //!   same sample if the voice goes on).
@@ -50,6 +58,9 @@ pub struct VadConfig {
     pub hangover: Duration,
     /// Consecutive voiced time needed to start an utterance.
     pub min_speech: Duration,
+    /// Quiet time inside an utterance reported as a [`VadEvent::Pause`];
+    /// `None` (or a pause not shorter than the hangover) reports none.
+    pub pause: Option<Duration>,
     /// Utterances are cut at this length; `None` leaves them unbounded.
     pub max_utterance: Option<Duration>,
 }
@@ -61,20 +72,31 @@ impl Default for VadConfig {
             pre_roll: Duration::from_millis(300),
             hangover: Duration::from_millis(500),
             min_speech: Duration::from_millis(128),
+            pause: Some(Duration::from_millis(112)),
             max_utterance: Some(Duration::from_secs(30)),
         }
     }
 }
 
+/// A frame this far under the utterance's recent peak level is quiet.
+pub const PAUSE_DROP_DB: f32 = 25.0;
+/// How fast the recent peak level forgets a loud frame, dB per frame (about
+/// 6 dB per second).
+const PEAK_DECAY_DB: f32 = 0.1;
+
 /// What the segmenter found. For one utterance the order is always
-/// `SpeechStart`, one or more `Audio`, `SpeechEnd`, and the `Audio` chunks
-/// cover `start..end` exactly, without gaps or overlap.
+/// `SpeechStart`, one or more `Audio` (with `Pause`s between them),
+/// `SpeechEnd`, and the `Audio` chunks cover `start..end` exactly, without
+/// gaps or overlap. A `Pause` comes after the audio up to its `cut`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VadEvent {
     /// Speech began; audio of the utterance (pre-roll included) starts at absolute sample `start`.
     SpeechStart { start: u64 },
     /// Utterance audio, contiguous with the previous Audio chunk; `start` is its absolute sample index.
     Audio { start: u64, samples: Vec<f32> },
+    /// Inside the utterance, the voice stopped at `voiced_end` and it has
+    /// been quiet for [`VadConfig::pause`] up to `cut` (the utterance goes on).
+    Pause { voiced_end: u64, cut: u64 },
     /// The utterance ended at absolute sample `end` (hangover included);
     /// its last voiced frame ended at `voiced_end` (equal to `end` when the
     /// stream was finished or the utterance cut at its maximum length).
@@ -88,6 +110,8 @@ pub struct Segmenter {
     pre_roll_samples: u64,
     hangover_frames: u32,
     onset_frames: u32,
+    /// Unvoiced frames inside an utterance that make a pause (0: none).
+    pause_frames: u32,
     max_utterance_samples: Option<u64>,
     /// Samples pushed since creation or reset.
     position: u64,
@@ -114,6 +138,11 @@ struct Utterance {
     start: u64,
     /// Consecutive unvoiced frames at its current end.
     unvoiced_run: u32,
+    /// Consecutive quiet frames at its current end (unvoiced or far under
+    /// the recent peak).
+    quiet_run: u32,
+    /// The recent peak frame level, dBFS.
+    peak_db: f32,
     /// Audio not yet emitted, starting at `pending_start`.
     pending: Vec<f32>,
     pending_start: u64,
@@ -136,6 +165,10 @@ impl Segmenter {
             pre_roll_samples,
             hangover_frames: frames(config.hangover).max(1),
             onset_frames,
+            pause_frames: match config.pause.map(|d| frames(d).max(1)) {
+                Some(pause) if pause < frames(config.hangover).max(1) => pause,
+                _ => 0,
+            },
             max_utterance_samples: config
                 .max_utterance
                 .map(|d| samples_in(d).max(FRAME_SAMPLES as u64)),
@@ -224,8 +257,21 @@ impl Segmenter {
                 let too_long = self
                     .max_utterance_samples
                     .is_some_and(|max| frame_end - utterance.start >= max);
+                let level = level_db(&self.frame);
+                utterance.peak_db = level.max(utterance.peak_db - PEAK_DECAY_DB);
+                let quiet = !voiced || level < utterance.peak_db - PAUSE_DROP_DB;
+                utterance.quiet_run = if quiet { utterance.quiet_run + 1 } else { 0 };
+                let pause = self.pause_frames > 0 && utterance.quiet_run == self.pause_frames;
                 if utterance.unvoiced_run >= self.hangover_frames {
                     self.close_utterance(frame_end, out);
+                } else if pause && !too_long {
+                    let voiced_end =
+                        frame_end - u64::from(self.pause_frames) * FRAME_SAMPLES as u64;
+                    self.flush_audio(out);
+                    out.push(VadEvent::Pause {
+                        voiced_end,
+                        cut: frame_end,
+                    });
                 } else if too_long {
                     self.close_utterance(frame_end, out);
                     if voiced {
@@ -316,6 +362,8 @@ impl Segmenter {
         self.utterance = Some(Utterance {
             start,
             unvoiced_run: 0,
+            quiet_run: 0,
+            peak_db: -120.0,
             pending,
             pending_start: start,
         });
@@ -346,6 +394,12 @@ impl Segmenter {
             }
         }
     }
+}
+
+/// A frame's RMS level, dBFS.
+fn level_db(frame: &[f32]) -> f32 {
+    let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32;
+    10.0 * power.max(1e-12).log10()
 }
 
 /// Samples at 16 kHz in `duration`, rounded to nearest.

@@ -107,6 +107,16 @@ fn utterances(events: &[VadEvent]) -> Vec<Utterance> {
                 assert!(!samples.is_empty());
                 u.audio.extend_from_slice(samples);
             }
+            VadEvent::Pause { voiced_end, cut } => {
+                let u = open.as_ref().expect("Pause outside an utterance");
+                assert!(voiced_end < cut, "a pause has a length");
+                assert!(*voiced_end >= u.start, "pause before its utterance");
+                assert_eq!(
+                    *cut,
+                    u.start + u.audio.len() as u64,
+                    "a Pause comes right after the audio up to its cut"
+                );
+            }
             VadEvent::SpeechEnd { end, .. } => {
                 let mut u = open.take().expect("SpeechEnd without SpeechStart");
                 assert_eq!(
@@ -459,4 +469,68 @@ fn cost_of_speech() {
         cpu.as_secs_f64() / seconds
     );
     assert!(!utterances(&events).is_empty());
+}
+
+/// Phrase boundaries of the real unbroken reading (assets/real/, made by
+/// scripts/real-speech.sh): (end of one phrase, start of the next).
+fn real_boundaries() -> (Vec<f32>, Vec<(f64, f64)>) {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/real");
+    let audio = dsp::wav::read_16k_mono(real.join("unbroken-16k.wav"))
+        .expect("assets/real/ (scripts/real-speech.sh, run by scripts/setup.sh)")
+        .samples;
+    let phrases: Vec<(f64, f64)> = std::fs::read_to_string(real.join("unbroken.tsv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.split('\t');
+            let mut num = || f.next().unwrap().parse::<f64>().unwrap();
+            (num(), num())
+        })
+        .collect();
+    let boundaries = phrases.windows(2).map(|w| (w[0].1, w[1].0)).collect();
+    (audio, boundaries)
+}
+
+#[test]
+fn pauses_of_unbroken_real_speech_are_found_between_phrases() {
+    // 0.1-0.2 s between phrases: shorter than the hangover, so the VAD
+    // keeps one utterance, but each gap should be reported as a pause (or
+    // end the utterance), or the streaming policy has nowhere to cut.
+    let (audio, boundaries) = real_boundaries();
+    let config = VadConfig {
+        hangover: Duration::from_millis(300),
+        ..VadConfig::default()
+    };
+    let events = run(config, &audio, 480);
+    let cuts: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            VadEvent::Pause { cut, .. } | VadEvent::SpeechEnd { end: cut, .. } => {
+                Some(*cut as f64 / RATE_HZ as f64)
+            }
+            _ => None,
+        })
+        .collect();
+    let found = boundaries
+        .iter()
+        .filter(|(end, next)| {
+            let hit = cuts.iter().any(|c| *c >= end - 0.25 && *c <= next + 0.2);
+            if !hit {
+                eprintln!("no cut between {end} and {next}");
+            }
+            hit
+        })
+        .count();
+    eprintln!("{found} of {} boundaries have a cut", boundaries.len());
+    assert!(
+        found * 10 >= boundaries.len() * 8,
+        "{found} of {} boundaries",
+        boundaries.len()
+    );
+    // A pause is never reported inside the first 100 ms after the voice.
+    for e in &events {
+        if let VadEvent::Pause { voiced_end, cut } = e {
+            assert!(cut - voiced_end >= 100 * RATE_HZ as u64 / 1000);
+        }
+    }
 }

@@ -3,13 +3,19 @@
 //! text.
 //!
 //! - [`engine`]: one shared model context, one decoding state per worker.
+//! - [`decode`]: the seam the policy decodes through (Whisper, or a script).
+//! - [`guard`]: checks against invented text and repetition loops.
 //! - [`stream`]: the streaming policy (what to decode, what to commit).
 //! - [`worker`]: a thread per source running the policy on VAD output.
 //!
 //! Nothing here runs on the real-time thread: every function is
 //! **Not real-time safe.**
 
+pub mod decode;
 pub mod engine;
+pub mod guard;
+#[cfg(test)]
+mod script;
 pub mod stream;
 pub mod worker;
 

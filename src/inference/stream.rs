@@ -2,36 +2,45 @@
 //! commit as final.
 //!
 //! Whisper decodes a whole window at a time, so streaming means decoding a
-//! growing window again and again. The policy here:
+//! growing window again and again. The policy cuts each utterance into
+//! **pieces at pauses** and commits each piece whole, from one pass over
+//! exactly its own audio. Pieces never overlap, so no word can be committed
+//! twice, and no text alignment or word timestamps are needed to find where
+//! committed text ends (Whisper's are off by up to seconds on real speech,
+//! which is what made the earlier agreement-based policy repeat sentences).
 //!
-//! 1. **Decode continuously while someone speaks.** A pass starts as soon as
-//!    the previous one ended and at least [`StreamConfig::min_step`] of new
-//!    audio arrived (or, when passes are slow, twice as much new audio as
-//!    the last pass took). Its words, minus what is already committed, are the
+//! 1. **Partials while someone speaks.** A pass over the open piece starts
+//!    once [`StreamConfig::min_step`] of new audio arrived (or, when passes
+//!    are slow, twice as much as the last pass took). Its words are the
 //!    partial hypothesis. Silence (no open utterance) costs no pass at all.
-//! 2. **Commit at the end of an utterance without waiting for a new pass**
-//!    when the last pass already covered the last voiced sample (the VAD
-//!    reports where the voice stopped, before its hangover). Otherwise one more pass runs and is committed
-//!    whole. This is where most text is committed, and why the latency from
-//!    the end of a phrase is about one hangover plus at most one pass.
-//! 3. **Inside a long utterance** (longer than [`StreamConfig::commit_after`]),
-//!    **commit what two passes agree on**
-//!    (LocalAgreement-2, as in ufal/whisper_streaming), but never a word that
-//!    ends within [`StreamConfig::tail_guard`] of the newest audio: that word
-//!    may still be growing ("the" -> "then").
-//! 4. **Trim the window** after commits once it is longer than
-//!    [`StreamConfig::trim_after`], cutting at the start of the last
-//!    committed word; the committed text goes on as the prompt, and a new
-//!    pass's words that repeat the committed tail are dropped, so no word is
-//!    duplicated or lost at the cut. Inside a window, committed words are
-//!    found in a new pass by aligning text, not by Whisper's rough word times.
-//! 5. **Falling behind** never skips audio: a pass takes all the audio that
-//!    arrived while the previous one ran (so passes get larger, not more
-//!    frequent), and the lag is reported.
-//! 6. **Guards** against Whisper's known failures: a pass whose no-speech
-//!    probability is high and whose words are unsure yields nothing (text
-//!    invented on noise); a run of a repeated 1-4 word n-gram is cut to its
-//!    first occurrence (repetition loops); committed text never changes.
+//! 2. **A piece ends at the utterance's end, or at a pause** the VAD
+//!    reports inside the utterance ([`VadEvent::Pause`]: the voice stopped
+//!    and the level stayed low for 112 ms) once the piece is at least
+//!    [`StreamConfig::min_piece`] long (3 s: cutting sooner broke sentences
+//!    into fragments Whisper mishears, measured on real speech). At every
+//!    pause a pass runs over the audio up to it; if the voice does not come
+//!    back, that pass heard exactly the piece and its words are committed
+//!    the moment the VAD closes the utterance, with no pass of its own;
+//!    otherwise one pass over the piece runs and is committed.
+//! 3. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
+//!    a usable pause is cut at its quietest 100 ms in the second half of that
+//!    span (and the next piece's leading words that repeat the committed tail
+//!    are dropped, as such a cut may fall inside a word).
+//! 4. **No prompt by default.** Committed text fed back as Whisper's prompt
+//!    seeded repetition loops on real speech ("7 of close. 7 of close. ..."),
+//!    so pieces are decoded on their own, as whisper.cpp's `whisper-stream`
+//!    does. [`StreamConfig::prompt_words`] turns on a prompt from the current
+//!    flow of speech (pieces less than [`FLOW_GAP`] apart; never across a
+//!    real pause); a piece's leading words that repeat the committed tail
+//!    are dropped either way.
+//! 5. **Falling behind** never skips audio: events are taken in order, one
+//!    utterance at a time; a piece takes every pause that is waiting (up to
+//!    the longest piece), so a slow CPU gets fewer, longer passes.
+//! 6. **Guards** ([`super::guard`]): a pass whose no-speech probability is
+//!    high and whose words are unsure yields nothing; a repeated n-gram run is
+//!    cut to one; audio after the last voiced sample is never decoded on its
+//!    own (Whisper invents text on silence). Final events' times never go
+//!    backwards and stay inside their piece's audio.
 //! 7. **Stop** ([`Stream::finish`]) decodes and commits whatever is left.
 //!
 //! Not real-time safe.
@@ -41,7 +50,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::engine::{DecodeRequest, Decoder, Hypothesis, Word, SAMPLE_RATE_HZ};
+use super::decode::Decode;
+use super::engine::{DecodeRequest, Hypothesis, Word, SAMPLE_RATE_HZ};
+use super::guard::{cut_repetition, is_invented, same_word};
 use super::InferenceError;
 use crate::event::{Event, EventKind, Source};
 use crate::vad::VadEvent;
@@ -50,19 +61,16 @@ use crate::vad::VadEvent;
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     pub source: Source,
-    /// New audio needed before another pass inside an utterance.
+    /// New audio needed before another partial pass.
     pub min_step: Duration,
-    /// Words ending this close to the newest audio are never committed early.
+    /// A piece is not cut at a pause before it is this long (very short
+    /// pieces lose the context Whisper needs).
+    pub min_piece: Duration,
+    /// A piece is cut at its quietest point before it gets longer than this.
+    pub max_piece: Duration,
+    /// A forced cut never falls this close to the newest audio.
     pub tail_guard: Duration,
-    /// Commit what two passes agree on only once the window is longer than
-    /// this; shorter utterances are committed whole when they end.
-    pub commit_after: Duration,
-    /// Trim the window after commits once it is longer than this.
-    pub trim_after: Duration,
-    /// Past this window length, commit agreed words even without a second
-    /// agreeing pass, so the window never outgrows Whisper's 30 s.
-    pub max_window: Duration,
-    /// Committed words fed back as the prompt.
+    /// Committed words of the same utterance fed back as the prompt (0: none).
     pub prompt_words: usize,
     /// Emit partial events.
     pub partials: bool,
@@ -73,13 +81,14 @@ impl StreamConfig {
         StreamConfig {
             source,
             min_step: Duration::from_millis(250),
-            tail_guard: Duration::from_millis(600),
-            commit_after: Duration::from_secs(8),
-            // Up to about 15 s the fitted encoder window costs the same as
-            // for 1 s (its floor is 768 frames), so trim only beyond that.
-            trim_after: Duration::from_secs(15),
-            max_window: Duration::from_secs(24),
-            prompt_words: 40,
+            // Measured on the real-speech set (benches/realspeech.rs
+            // --replay): cutting at every pause after 1 s broke sentences
+            // into fragments Whisper mishears (known-text WER 0.152 against
+            // 0.091 offline); after 3 s, 0.091 and 0.030 (unbroken).
+            min_piece: Duration::from_secs(3),
+            max_piece: Duration::from_secs(12),
+            tail_guard: Duration::from_millis(500),
+            prompt_words: 0,
             partials: true,
         }
     }
@@ -93,11 +102,15 @@ pub struct StreamStats {
     pub decode_us: AtomicU64,
     /// Total audio decoded (sum of window lengths), samples.
     pub decoded_samples: AtomicU64,
-    /// The newest audio received minus the audio the last pass covered, ms.
+    /// The newest audio received minus the audio committed or covered by the last pass, ms.
     pub lag_ms: AtomicU64,
     pub max_lag_ms: AtomicU64,
     pub committed_words: AtomicU64,
     pub partial_events: AtomicU64,
+    /// Pieces committed (each from its own audio).
+    pub pieces: AtomicU64,
+    /// Pieces cut at their quietest point because no pause came in time.
+    pub forced_cuts: AtomicU64,
     /// Passes discarded as invented text on non-speech.
     pub rejected_passes: AtomicU64,
     /// Repetition loops cut.
@@ -122,10 +135,30 @@ impl StreamStats {
 pub enum Action {
     /// Nothing to do until more input arrives.
     Wait,
-    /// Run a pass over the window.
+    /// Run a partial pass over the open piece.
     Decode,
-    /// The utterance ended and the last pass covered it: commit it now.
-    CommitLast,
+    /// A piece is complete: commit it (with one pass unless the last
+    /// partial pass already covered exactly its speech).
+    Commit,
+}
+
+/// A complete piece at the front of the window.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    /// Absolute end (exclusive) of its audio.
+    end: u64,
+    /// Where its last voiced sample ended.
+    voiced_end: u64,
+    /// It ends the utterance.
+    closes: bool,
+    /// Cut at the quietest point, not at a pause.
+    forced: bool,
+}
+
+/// The last partial pass: its words (absolute seconds) and how far it read.
+struct Pass {
+    words: Vec<Word>,
+    covered_until: u64,
 }
 
 /// The streaming state of one source.
@@ -133,26 +166,29 @@ pub struct Stream {
     config: StreamConfig,
     stats: Arc<StreamStats>,
     clock: Instant,
-    /// Audio of the current utterance not yet trimmed away.
+    /// Events not yet applied: those after the end of the open utterance
+    /// wait here until it is committed.
+    inbox: VecDeque<VadEvent>,
+    /// Audio of the open piece and what follows it in the utterance.
     window: Vec<f32>,
-    /// Absolute sample index of `window[0]`.
+    /// Absolute sample index of `window[0]` (the open piece's start).
     window_start: u64,
     /// Absolute end (exclusive) of the newest audio received.
     received_until: u64,
-    /// Absolute end of the audio the last pass covered.
+    /// Absolute end of the audio committed or read by the last pass.
     decoded_until: u64,
     in_utterance: bool,
-    /// The utterance's end, once the VAD closed it.
-    speech_end: Option<u64>,
-    /// Where its last voiced frame ended.
-    voiced_end: u64,
-    /// Uncommitted words of the last pass (absolute times).
-    last_words: Option<Vec<Word>>,
-    /// Words committed inside the current window (absolute times).
-    window_committed: Vec<Word>,
-    /// Recent committed words of the session (prompt and de-duplication).
-    recent: VecDeque<String>,
-    /// End of the last committed event, seconds.
+    /// Pauses inside the window: (voiced end, cut), in order.
+    pauses: VecDeque<(u64, u64)>,
+    /// The utterance's end and its last voiced sample, once the VAD closed it.
+    speech_end: Option<(u64, u64)>,
+    last: Option<Pass>,
+    /// Committed words of the current flow of speech (pieces less than
+    /// [`FLOW_GAP`] apart): the prompt, and the tail a new piece may repeat.
+    context: Vec<String>,
+    /// Where the last committed piece's voice ended (absolute sample).
+    context_end: u64,
+    /// End of the last final event, seconds.
     committed_until: f64,
     /// How long the last pass took.
     last_pass: Duration,
@@ -164,16 +200,17 @@ impl Stream {
             config,
             stats: Arc::new(StreamStats::default()),
             clock,
+            inbox: VecDeque::new(),
             window: Vec::new(),
             window_start: 0,
             received_until: 0,
             decoded_until: 0,
             in_utterance: false,
+            pauses: VecDeque::new(),
             speech_end: None,
-            voiced_end: 0,
-            last_words: None,
-            window_committed: Vec::new(),
-            recent: VecDeque::new(),
+            last: None,
+            context: Vec::new(),
+            context_end: 0,
             committed_until: 0.0,
             last_pass: Duration::ZERO,
         }
@@ -189,31 +226,48 @@ impl Stream {
 
     /// Takes one event from the VAD.
     pub fn push(&mut self, event: VadEvent) {
-        match event {
-            VadEvent::SpeechStart { start } => {
-                self.in_utterance = true;
-                self.speech_end = None;
-                if self.window.is_empty() {
-                    self.window_start = start;
+        self.inbox.push_back(event);
+        self.apply_inbox();
+    }
+
+    /// Applies waiting events up to the end of the open utterance.
+    fn apply_inbox(&mut self) {
+        while self.speech_end.is_none() {
+            let Some(event) = self.inbox.pop_front() else {
+                break;
+            };
+            match event {
+                VadEvent::SpeechStart { start } => {
+                    self.in_utterance = true;
+                    if start.saturating_sub(self.context_end) > samples(FLOW_GAP) {
+                        // After a real pause, no context: committed text fed
+                        // back across pauses seeded repetition loops.
+                        self.context.clear();
+                    }
+                    if self.window.is_empty() {
+                        self.window_start = start;
+                        self.decoded_until = self.decoded_until.max(start);
+                    }
                 }
-            }
-            VadEvent::Audio { start, samples } => {
-                if self.window.is_empty() {
-                    self.window_start = start;
+                VadEvent::Audio { start, samples } => {
+                    if self.window.is_empty() {
+                        self.window_start = start;
+                    }
+                    // The VAD's audio is contiguous inside an utterance.
+                    let gap = start.saturating_sub(self.window_end()) as usize;
+                    self.window.resize(self.window.len() + gap, 0.0);
+                    self.window.extend_from_slice(&samples);
+                    self.received_until = self.window_end();
+                    self.in_utterance = true;
                 }
-                self.window.extend_from_slice(&samples);
-                self.received_until = start + samples.len() as u64;
-                self.in_utterance = true;
-            }
-            VadEvent::SpeechEnd { end, voiced_end } => {
-                self.speech_end = Some(end);
-                self.voiced_end = voiced_end;
-                self.received_until = self.received_until.max(end);
+                VadEvent::Pause { voiced_end, cut } => self.pauses.push_back((voiced_end, cut)),
+                VadEvent::SpeechEnd { end, voiced_end } => {
+                    self.received_until = self.received_until.max(end);
+                    self.speech_end = Some((end, voiced_end));
+                }
             }
         }
-        let lag = self
-            .received_until
-            .saturating_sub(self.decoded_until.max(self.window_start));
+        let lag = self.received_until.saturating_sub(self.decoded_until);
         self.record_lag(if self.in_utterance { lag } else { 0 });
     }
 
@@ -223,25 +277,22 @@ impl Stream {
 
     /// What to do next, given what has arrived.
     pub fn next_action(&self) -> Action {
-        if !self.in_utterance || self.window.is_empty() {
+        if !self.in_utterance {
             return Action::Wait;
         }
-        if self.speech_end.is_some() {
-            let covered = self.last_words.is_some()
-                && self.decoded_until >= self.voiced_end.min(self.window_end());
-            return if covered {
-                Action::CommitLast
-            } else {
-                Action::Decode
-            };
+        if self.complete_piece().is_some() {
+            return Action::Commit;
+        }
+        if self.pause_to_read().is_some() {
+            return Action::Decode;
         }
         let new_audio = self
             .window_end()
             .saturating_sub(self.decoded_until.max(self.window_start));
         // Adaptive step: when passes are slow (a loaded CPU), wait for twice
         // as much new audio as the last pass took, so partial passes keep the
-        // worker at most half busy and the pass at the end of the utterance
-        // rarely has to wait for one in flight.
+        // worker at most half busy and the pass that commits a piece rarely
+        // has to wait for one in flight.
         let step = self.config.min_step.max(self.last_pass * 2);
         if new_audio >= samples(step) {
             Action::Decode
@@ -250,75 +301,253 @@ impl Stream {
         }
     }
 
+    /// The newest pause that no pass has read up to yet: a pass ending
+    /// exactly there is the one that commits the utterance if the voice
+    /// does not come back (so the commit needs no pass of its own).
+    fn pause_to_read(&self) -> Option<u64> {
+        let &(_, cut) = self.pauses.back()?;
+        let read = self.last.as_ref().map_or(0, |p| p.covered_until);
+        (read < cut && cut <= self.window_end()).then_some(cut)
+    }
+
+    /// The piece at the front of the window that is complete, if any.
+    fn complete_piece(&self) -> Option<Piece> {
+        let start = self.window_start;
+        let min = start + samples(self.config.min_piece);
+        let max = start + samples(self.config.max_piece);
+        if let Some((end, voiced_end)) = self.speech_end {
+            if end <= max {
+                return Some(Piece {
+                    end,
+                    voiced_end,
+                    closes: true,
+                    forced: false,
+                });
+            }
+        }
+        // The latest pause that makes a piece of a fitting length (a worker
+        // that fell behind takes all the waiting ones at once).
+        let pause = self
+            .pauses
+            .iter()
+            .rev()
+            .find(|&&(_, cut)| cut >= min && cut <= max && cut <= self.window_end());
+        if let Some(&(voiced_end, cut)) = pause {
+            return Some(Piece {
+                end: cut,
+                voiced_end,
+                closes: false,
+                forced: false,
+            });
+        }
+        let available = match self.speech_end {
+            Some((end, _)) => end,
+            None => self
+                .window_end()
+                .saturating_sub(samples(self.config.tail_guard)),
+        };
+        if available < max {
+            return None;
+        }
+        let cut = self.quietest(start + samples(self.config.max_piece / 2), max);
+        Some(Piece {
+            end: cut,
+            voiced_end: cut,
+            closes: false,
+            forced: true,
+        })
+    }
+
+    /// The middle of the quietest 100 ms of the window between `from` and
+    /// `to` (absolute samples), found in 10 ms steps.
+    fn quietest(&self, from: u64, to: u64) -> u64 {
+        let span = (SAMPLE_RATE_HZ / 10) as usize;
+        let hop = (SAMPLE_RATE_HZ / 100) as usize;
+        let lo = (from.saturating_sub(self.window_start) as usize).min(self.window.len());
+        let hi = (to.saturating_sub(self.window_start) as usize).min(self.window.len());
+        let energy = |i: usize| -> f32 { self.window[i..i + span].iter().map(|s| s * s).sum() };
+        let mut best = (f32::INFINITY, hi);
+        let mut i = lo;
+        while i + span <= hi {
+            let e = energy(i);
+            if e < best.0 {
+                best = (e, i + span / 2);
+            }
+            i += hop;
+        }
+        self.window_start + best.1 as u64
+    }
+
     /// Carries out [`Stream::next_action`]; returns the events it produced.
-    pub fn step(&mut self, decoder: &mut Decoder) -> Result<Vec<Event>, InferenceError> {
+    pub fn step(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
         match self.next_action() {
             Action::Wait => Ok(Vec::new()),
-            Action::CommitLast => Ok(self.close_utterance()),
-            Action::Decode => {
-                let hypothesis = self.decode(decoder)?;
-                let words = self.fresh_words(&hypothesis);
-                if self.speech_end.is_some() {
-                    self.last_words = Some(words);
-                    return Ok(self.close_utterance());
-                }
-                Ok(self.agree(words))
-            }
+            Action::Commit => match self.complete_piece() {
+                Some(piece) => self.commit_piece(decoder, piece),
+                None => Ok(Vec::new()),
+            },
+            Action::Decode => self.partial_pass(decoder),
         }
     }
 
     /// End of input: decode and commit whatever is left.
-    pub fn finish(&mut self, decoder: &mut Decoder) -> Result<Vec<Event>, InferenceError> {
-        if self.window.is_empty() {
-            return Ok(Vec::new());
+    pub fn finish(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
+        let mut events = Vec::new();
+        loop {
+            if self.speech_end.is_none() && self.in_utterance {
+                // Stopped mid-utterance: all of it counts as voiced.
+                let end = self.window_end();
+                self.speech_end = Some((end, end));
+            }
+            match self.complete_piece() {
+                Some(piece) => events.extend(self.commit_piece(decoder, piece)?),
+                None if self.inbox.is_empty() => return Ok(events),
+                None => self.apply_inbox(),
+            }
         }
-        if self.speech_end.is_none() {
-            // Stopped mid-utterance: all of it counts as voiced.
-            self.speech_end = Some(self.window_end());
-            self.voiced_end = self.window_end();
-        }
-        if self.next_action() == Action::Decode {
-            let hypothesis = self.decode(decoder)?;
-            self.last_words = Some(self.fresh_words(&hypothesis));
-        }
-        Ok(self.close_utterance())
     }
 
-    /// Gives up the current window (inference failed on it twice) and
-    /// returns a gap event covering it, so the loss is visible.
+    /// Gives up the open piece (inference failed on it twice) and returns a
+    /// gap event covering it, so the loss is visible.
     pub fn abandon(&mut self, why: &str) -> Vec<Event> {
         let start = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
-        let end = self.window_end() as f64 / SAMPLE_RATE_HZ as f64;
-        self.last_words = None;
-        self.close_utterance();
+        let end = match self.complete_piece() {
+            Some(piece) => piece.end,
+            None => self.window_end(),
+        };
+        let end_s = end as f64 / SAMPLE_RATE_HZ as f64;
+        self.drop_piece(end, self.speech_end.is_some_and(|(e, _)| e <= end));
         vec![Event {
             source: self.config.source,
             kind: EventKind::Gap,
             start,
-            end,
+            end: end_s,
             text: why.to_string(),
             emitted: Some(self.clock.elapsed().as_secs_f64()),
         }]
     }
 
-    fn decode(&mut self, decoder: &mut Decoder) -> Result<Hypothesis, InferenceError> {
-        let prompt = self.recent.iter().cloned().collect::<Vec<_>>().join(" ");
+    fn partial_pass(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
+        let covered_until = self.pause_to_read().unwrap_or_else(|| self.window_end());
+        let len = (covered_until - self.window_start) as usize;
+        let hypothesis = self.decode(decoder, len)?;
+        let words = self.clean_words(&hypothesis, self.window_start);
+        self.last = Some(Pass {
+            words: words.clone(),
+            covered_until,
+        });
+        if !self.config.partials || words.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.stats.partial_events.fetch_add(1, Ordering::Relaxed);
+        let start = words[0].start.max(self.committed_until);
+        let end = words[words.len() - 1].end.max(start);
+        Ok(vec![self.event(EventKind::Partial, &words, start, end)])
+    }
+
+    fn commit_piece(
+        &mut self,
+        decoder: &mut dyn Decode,
+        piece: Piece,
+    ) -> Result<Vec<Event>, InferenceError> {
+        let mut words = if piece.voiced_end <= self.window_start {
+            // Only the quiet after the last voiced sample: never decoded on
+            // its own, since Whisper invents text on silence.
+            Vec::new()
+        } else {
+            match self.last.take() {
+                // A pass that read past the voice (with some quiet after its
+                // last word, so no word was cut off) and not into the next
+                // piece heard exactly this piece.
+                Some(pass)
+                    if pass.covered_until >= piece.voiced_end + samples(QUIET_AFTER_VOICE)
+                        && pass.covered_until <= piece.end =>
+                {
+                    pass.words
+                }
+                _ => {
+                    let len = (piece.end - self.window_start) as usize;
+                    let hypothesis = self.decode(decoder, len)?;
+                    self.clean_words(&hypothesis, self.window_start)
+                }
+            }
+        };
+        // With a prompt (or after a cut inside a word), a pass may start by
+        // repeating the committed tail.
+        let repeated = repeated_tail(&self.context, &words);
+        words.drain(..repeated);
+        self.stats.pieces.fetch_add(1, Ordering::Relaxed);
+        if piece.forced {
+            self.stats.forced_cuts.fetch_add(1, Ordering::Relaxed);
+        }
+        let piece_start_s = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
+        let voiced_end_s = piece.voiced_end.max(self.window_start) as f64 / SAMPLE_RATE_HZ as f64;
+        self.drop_piece(piece.end, piece.closes);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Times never go backwards and stay inside the piece's audio.
+        let start = words[0]
+            .start
+            .max(piece_start_s)
+            .max(self.committed_until)
+            .min(voiced_end_s.max(self.committed_until));
+        let end = voiced_end_s.max(start);
+        self.committed_until = end;
+        self.context.extend(words.iter().map(|w| w.text.clone()));
+        let excess = self.context.len().saturating_sub(CONTEXT_WORDS);
+        self.context.drain(..excess);
+        self.context_end = piece.voiced_end;
+        self.stats
+            .committed_words
+            .fetch_add(words.len() as u64, Ordering::Relaxed);
+        Ok(vec![self.event(EventKind::Final, &words, start, end)])
+    }
+
+    /// Removes the piece ending at `end` from the window; `closes` ends the
+    /// utterance too, and lets the next waiting events in.
+    fn drop_piece(&mut self, end: u64, closes: bool) {
+        let n = (end.saturating_sub(self.window_start) as usize).min(self.window.len());
+        self.window.drain(..n);
+        self.window_start = end;
+        self.decoded_until = self.decoded_until.max(end);
+        self.last = None;
+        while self.pauses.front().is_some_and(|&(_, cut)| cut <= end) {
+            self.pauses.pop_front();
+        }
+        if closes {
+            self.window.clear();
+            self.pauses.clear();
+            self.in_utterance = false;
+            self.speech_end = None;
+            self.apply_inbox();
+        }
+    }
+
+    /// Decodes the first `len` samples of the window.
+    fn decode(
+        &mut self,
+        decoder: &mut dyn Decode,
+        len: usize,
+    ) -> Result<Hypothesis, InferenceError> {
+        let keep = self.context.len().saturating_sub(self.config.prompt_words);
         let request = DecodeRequest {
-            prompt,
+            prompt: self.context[keep..].join(" "),
             fit_audio_ctx: true,
             temperature_fallback: false,
             word_times: true,
         };
-        let hypothesis = decoder.decode(&self.window, &request, None)?;
+        let len = len.min(self.window.len());
+        let hypothesis = decoder.decode(&self.window[..len], &request)?;
         self.last_pass = hypothesis.elapsed;
-        self.decoded_until = self.window_end();
+        self.decoded_until = self.decoded_until.max(self.window_start + len as u64);
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         self.stats
             .decode_us
             .fetch_add(hypothesis.elapsed.as_micros() as u64, Ordering::Relaxed);
         self.stats
             .decoded_samples
-            .fetch_add(self.window.len() as u64, Ordering::Relaxed);
+            .fetch_add(len as u64, Ordering::Relaxed);
         let lag = self.received_until.saturating_sub(self.decoded_until);
         self.record_lag(lag);
         Ok(hypothesis)
@@ -330,146 +559,32 @@ impl Stream {
         self.stats.max_lag_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
-    /// The pass's words in absolute seconds, cleaned of invented text and
-    /// loops, minus what is already committed.
-    fn fresh_words(&mut self, hypothesis: &Hypothesis) -> Vec<Word> {
-        let offset = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
-        let window_end_s = self.window_end() as f64 / SAMPLE_RATE_HZ as f64;
+    /// The pass's words in absolute seconds (inside the decoded audio),
+    /// cleaned of invented text and loops.
+    fn clean_words(&mut self, hypothesis: &Hypothesis, audio_start: u64) -> Vec<Word> {
         if is_invented(hypothesis) {
             self.stats.rejected_passes.fetch_add(1, Ordering::Relaxed);
             return Vec::new();
         }
+        let offset = audio_start as f64 / SAMPLE_RATE_HZ as f64;
+        let end_s = self.decoded_until as f64 / SAMPLE_RATE_HZ as f64;
         let mut words: Vec<Word> = hypothesis
             .words
             .iter()
             .map(|w| Word {
                 text: w.text.clone(),
-                start: (offset + w.start).min(window_end_s),
-                end: (offset + w.end).min(window_end_s),
+                start: (offset + w.start).clamp(offset, end_s),
+                end: (offset + w.end).clamp(offset, end_s),
                 probability: w.probability,
             })
             .collect();
         if cut_repetition(&mut words) {
             self.stats.loops_cut.fetch_add(1, Ordering::Relaxed);
         }
-        // Drop what this window already committed. Word times are too rough
-        // to cut by, so align by text: skip the prefix that is closest to
-        // the committed words (Whisper may re-spell a committed word).
-        let skip = committed_prefix_len(&words, &self.window_committed);
-        let mut fresh = words.split_off(skip);
-        // After a trim, the window starts at a committed word's end: a pass
-        // may repeat the last committed words. Drop the longest such overlap.
-        if self.window_committed.is_empty() {
-            let overlap = overlap_with_tail(&self.recent, &fresh);
-            fresh.drain(..overlap);
-        }
-        fresh
+        words
     }
 
-    /// LocalAgreement-2 with a tail guard; emits commits and a partial.
-    fn agree(&mut self, words: Vec<Word>) -> Vec<Event> {
-        let mut events = Vec::new();
-        let newest_s = self.window_end() as f64 / SAMPLE_RATE_HZ as f64;
-        let guard_s = self.config.tail_guard.as_secs_f64();
-        let window_s = self.window.len() as f64 / SAMPLE_RATE_HZ as f64;
-        let force = window_s > self.config.max_window.as_secs_f64();
-        let mut agreed = 0;
-        // Short utterances are committed whole at their end, where the last
-        // pass has seen all of their audio; agreeing early only pays off
-        // (in latency and window size) on long ones.
-        let long = window_s > self.config.commit_after.as_secs_f64();
-        if let (true, Some(previous)) = (long, &self.last_words) {
-            while agreed < words.len()
-                && agreed < previous.len()
-                && same_word(&words[agreed].text, &previous[agreed].text)
-                && words[agreed].end <= newest_s - guard_s
-            {
-                agreed += 1;
-            }
-        }
-        if force && agreed == 0 {
-            agreed = words
-                .iter()
-                .take_while(|w| w.end <= newest_s - guard_s)
-                .count();
-        }
-        let (commit, rest) = words.split_at(agreed);
-        if let Some(event) = self.commit(commit) {
-            events.push(event);
-        }
-        self.last_words = Some(rest.to_vec());
-        if self.config.partials && !rest.is_empty() {
-            self.stats.partial_events.fetch_add(1, Ordering::Relaxed);
-            events.push(self.event(EventKind::Partial, rest));
-        }
-        self.maybe_trim();
-        events
-    }
-
-    /// Commits the last pass's words and closes the utterance.
-    fn close_utterance(&mut self) -> Vec<Event> {
-        let words = self.last_words.take().unwrap_or_default();
-        let event = self.commit(&words);
-        self.window.clear();
-        self.window_committed.clear();
-        self.window_start = self.received_until;
-        self.decoded_until = self.received_until;
-        self.in_utterance = false;
-        self.speech_end = None;
-        self.record_lag(0);
-        event.into_iter().collect()
-    }
-
-    fn commit(&mut self, words: &[Word]) -> Option<Event> {
-        if words.is_empty() {
-            return None;
-        }
-        self.window_committed.extend_from_slice(words);
-        for w in words {
-            self.recent.push_back(w.text.clone());
-        }
-        while self.recent.len() > self.config.prompt_words {
-            self.recent.pop_front();
-        }
-        self.stats
-            .committed_words
-            .fetch_add(words.len() as u64, Ordering::Relaxed);
-        let event = self.event(EventKind::Final, words);
-        self.committed_until = event.end;
-        Some(event)
-    }
-
-    /// Cuts committed audio off the window once it grows long.
-    fn maybe_trim(&mut self) {
-        let window_s = self.window.len() as f64 / SAMPLE_RATE_HZ as f64;
-        let Some(last) = self.window_committed.last() else {
-            return;
-        };
-        if window_s <= self.config.trim_after.as_secs_f64() {
-            return;
-        }
-        // Cut well before the last committed word: Whisper's word times
-        // can be off by seconds (a cut too late loses audio, as a two-source
-        // live test showed), while words heard twice are dropped as a repeat
-        // of the committed tail. So cut at the earliest start among the last
-        // few committed words, less a margin.
-        let earliest = self
-            .window_committed
-            .iter()
-            .rev()
-            .take(TRIM_BACK_WORDS)
-            .map(|w| w.start)
-            .fold(last.start, f64::min);
-        let cut_s = (earliest - TRIM_MARGIN_S).max(0.0);
-        let cut =
-            ((cut_s * SAMPLE_RATE_HZ as f64) as u64).clamp(self.window_start, self.window_end());
-        let n = (cut - self.window_start) as usize;
-        self.window.drain(..n);
-        self.window_start = cut;
-        self.window_committed.clear();
-    }
-
-    fn event(&self, kind: EventKind, words: &[Word]) -> Event {
+    fn event(&self, kind: EventKind, words: &[Word], start: f64, end: f64) -> Event {
         let text = words
             .iter()
             .map(|w| w.text.as_str())
@@ -478,177 +593,39 @@ impl Stream {
         Event {
             source: self.config.source,
             kind,
-            start: words.first().map_or(0.0, |w| w.start),
-            end: words.last().map_or(0.0, |w| w.end),
+            start,
+            end,
             text,
             emitted: Some(self.clock.elapsed().as_secs_f64()),
         }
     }
 }
 
-/// Committed words kept in the window after a trim (see `maybe_trim`).
-const TRIM_BACK_WORDS: usize = 4;
-/// Audio kept before them, seconds.
-const TRIM_MARGIN_S: f64 = 1.0;
-/// The longest repeat of the committed tail a new pass may start with.
-const OVERLAP_MAX_WORDS: usize = 8;
+/// Quiet a pass must have read after the last voiced sample for its words
+/// to be committed as a piece's (the VAD's pause is longer).
+const QUIET_AFTER_VOICE: Duration = Duration::from_millis(64);
+/// The longest repeat of the committed tail a piece may start with.
+const REPEAT_MAX_WORDS: usize = 3;
+/// Pieces closer than this belong to one flow of speech, whose committed
+/// text is the next piece's prompt; after a longer pause, none.
+const FLOW_GAP: Duration = Duration::from_millis(1000);
+/// Committed words kept as context.
+const CONTEXT_WORDS: usize = 40;
 
 fn samples(d: Duration) -> u64 {
     (d.as_secs_f64() * SAMPLE_RATE_HZ as f64) as u64
 }
 
-/// Words compared without case or punctuation.
-fn same_word(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    norm(a) == norm(b)
-}
-
-/// Text Whisper invents on non-speech: the pass itself says it is probably
-/// not speech, and its words are unsure.
-fn is_invented(h: &Hypothesis) -> bool {
-    if h.words.is_empty() {
-        return false;
-    }
-    let mean_p = h.words.iter().map(|w| w.probability).sum::<f32>() / h.words.len() as f32;
-    h.no_speech > 0.6 && mean_p < 0.6
-}
-
-/// Cuts a run of a 1-4 word n-gram repeated three or more times in a row to
-/// its first occurrence. Returns whether it cut.
-pub fn cut_repetition(words: &mut Vec<Word>) -> bool {
-    for n in 1..=4 {
-        let mut i = 0;
-        while i + 3 * n <= words.len() {
-            let repeats = (1..)
-                .take_while(|k| {
-                    let start = i + k * n;
-                    start + n <= words.len()
-                        && (0..n).all(|j| same_word(&words[i + j].text, &words[start + j].text))
-                })
-                .count();
-            if repeats >= 2 {
-                words.truncate(i + n);
-                return true;
-            }
-            i += 1;
-        }
-    }
-    false
-}
-
-/// How many leading `words` correspond to `committed`: the prefix length
-/// whose word edit distance to `committed` is smallest, the shortest on a
-/// tie, and none when no committed word is found at all: dropping a word
-/// that was never committed would lose it, while keeping one that was is
-/// caught by the tail check.
-fn committed_prefix_len(words: &[Word], committed: &[Word]) -> usize {
-    if committed.is_empty() {
-        return 0;
-    }
-    let max_k = words.len().min(committed.len() + 3);
-    // dist[k] = edit distance between words[..k] and committed, computed
-    // row by row over committed.
-    let mut row: Vec<usize> = (0..=max_k).collect();
-    for (i, c) in committed.iter().enumerate() {
-        let mut next = vec![i + 1; max_k + 1];
-        for k in 1..=max_k {
-            let sub = row[k - 1] + usize::from(!same_word(&words[k - 1].text, &c.text));
-            next[k] = sub.min(row[k] + 1).min(next[k - 1] + 1);
-        }
-        row = next;
-    }
-    // `min_by_key` keeps the first of equal minima: the shortest prefix.
-    let best = (0..=max_k).min_by_key(|&k| row[k]).unwrap_or(0);
-    if row[best] >= committed.len() {
-        return 0;
-    }
-    best
-}
-
-/// The number of leading `fresh` words that repeat the end of `recent`.
-fn overlap_with_tail(recent: &VecDeque<String>, fresh: &[Word]) -> usize {
-    let max = recent.len().min(fresh.len()).min(OVERLAP_MAX_WORDS);
+/// The number of leading `words` that repeat the end of `committed`.
+fn repeated_tail(committed: &[String], words: &[Word]) -> usize {
+    let max = committed.len().min(words.len()).min(REPEAT_MAX_WORDS);
     (1..=max)
         .rev()
         .find(|&n| {
-            let tail = recent.iter().skip(recent.len() - n);
-            tail.zip(&fresh[..n]).all(|(a, b)| same_word(a, &b.text))
+            let tail = &committed[committed.len() - n..];
+            tail.iter()
+                .zip(&words[..n])
+                .all(|(a, b)| same_word(a, &b.text))
         })
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(text: &str) -> Vec<Word> {
-        text.split_whitespace()
-            .enumerate()
-            .map(|(i, t)| Word {
-                text: t.to_string(),
-                start: i as f64,
-                end: i as f64 + 0.5,
-                probability: 0.9,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn repetition_loops_are_cut_to_one_occurrence() {
-        let mut w = words("I think that that that that is it");
-        assert!(cut_repetition(&mut w));
-        assert_eq!(
-            w.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
-            ["I", "think", "that"]
-        );
-        let mut w = words("thank you thank you thank you thank you");
-        assert!(cut_repetition(&mut w));
-        assert_eq!(w.len(), 2);
-        let mut w = words("the cat sat on the mat");
-        assert!(!cut_repetition(&mut w));
-        assert_eq!(w.len(), 6);
-    }
-
-    #[test]
-    fn committed_prefix_is_found_by_text() {
-        let committed = words("the weather today");
-        assert_eq!(
-            committed_prefix_len(&words("the weather today will be"), &committed),
-            3
-        );
-        assert_eq!(
-            committed_prefix_len(&words("the whether today will be"), &committed),
-            3
-        );
-        assert_eq!(
-            committed_prefix_len(&words("weather today will be"), &committed),
-            2
-        );
-        assert_eq!(committed_prefix_len(&words("will be"), &[]), 0);
-        // A pass that does not contain the committed words keeps all of its
-        // own (regression: a tie once dropped "evening should stay dry").
-        let long = words("the weather today will be mostly sunny with a light breeze from the");
-        assert_eq!(
-            committed_prefix_len(&words("evening should stay dry"), &long),
-            0
-        );
-    }
-
-    #[test]
-    fn overlap_finds_repeated_committed_tail() {
-        let recent: VecDeque<String> = ["we", "need", "to", "finish."]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            overlap_with_tail(&recent, &words("to finish the design")),
-            2
-        );
-        assert_eq!(overlap_with_tail(&recent, &words("the design")), 0);
-    }
 }
