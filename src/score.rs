@@ -3,7 +3,8 @@
 //! Both sides are normalised the same way before words are compared: lower
 //! case, punctuation dropped (apostrophes inside words removed, hyphens and
 //! slashes split words), numbers written in digits spelled out in words
-//! ("42" -> "forty two"), "%" as "percent". The distance is the word-level
+//! ("42" -> "forty two"), "%" as "percent", hesitations ("uh", "um")
+//! dropped. The distance is the word-level
 //! Levenshtein distance (substitutions + deletions + insertions) divided by
 //! the number of reference words.
 
@@ -77,8 +78,14 @@ pub fn normalize(text: &str) -> Vec<String> {
         }
     }
     flush(&mut current, &mut words);
-    drop_number_and(words)
+    let mut words = drop_number_and(words);
+    words.retain(|w| !FILLERS.contains(&w.as_str()));
+    words
 }
+
+/// Hesitations that carry no words: dropped from both sides, as Whisper's
+/// own English text normaliser does ("which is uh... at the end").
+const FILLERS: [&str; 7] = ["uh", "um", "umm", "hmm", "mhm", "er", "ah"];
 
 /// 4-word spans said more often in `hypothesis` than in `reference`, where a
 /// span said once is never a repeat: text committed twice by a streaming
@@ -269,6 +276,10 @@ mod tests {
         assert_eq!(normalize("at 5pm"), ["at", "five", "pm"]);
         assert_eq!(wer("three hundred and seventeen", "317").rate(), 0.0);
         assert_eq!(normalize("bread and butter"), ["bread", "and", "butter"]);
+        assert_eq!(
+            normalize("which is uh... at the end"),
+            ["which", "is", "at", "the", "end"]
+        );
     }
 
     #[test]

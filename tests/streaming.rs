@@ -312,7 +312,9 @@ fn real_monologue_is_committed_once_in_order() {
     assert!(wer <= MONOLOGUE_MAX_WER, "WER against offline {wer:.3}");
 }
 
-/// Bounds from benches/realspeech.rs and these tests' own runs, plus a
-/// margin for the spread between runs (see README, Measured).
-const UNBROKEN_MAX_WER: f64 = 1.0;
-const MONOLOGUE_MAX_WER: f64 = 1.0;
+/// Agreement with the offline transcript (itself wrong in places, so these
+/// are loose): measured 0.070 (unbroken, 30 s) and 0.183 (monologue, 40 s,
+/// before hesitations were dropped from scoring) on a loaded machine, where
+/// pieces merge; plus a margin for the spread between runs.
+const UNBROKEN_MAX_WER: f64 = 0.15;
+const MONOLOGUE_MAX_WER: f64 = 0.22;
