@@ -347,7 +347,7 @@ fn offline_text(model: &Model, samples: &[f32]) -> String {
 
 /// The first 20 s of the unbroken reading, for the short run.
 fn short_file(real: &Path, dir: &Path) -> (PathBuf, Vec<Phrase>) {
-    let audio = wav::read(&real.join("unbroken-16k.wav")).unwrap();
+    let audio = wav::read(real.join("unbroken-16k.wav")).unwrap();
     let phrases: Vec<Phrase> = read_phrases(&real.join("unbroken.tsv"))
         .into_iter()
         .filter(|p| p.end < 20.0)
