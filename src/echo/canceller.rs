@@ -60,6 +60,8 @@ pub struct Canceller {
     out_frame: Vec<f32>,
     render_out: Vec<f32>,
     frames_since_stats: u32,
+    /// Running 20th percentile of the mic-to-reference level ratio, dB.
+    echo_ratio_db: Option<f64>,
 }
 
 impl Canceller {
@@ -89,6 +91,7 @@ impl Canceller {
             out_frame: vec![0.0; FRAME],
             render_out: vec![0.0; FRAME],
             frames_since_stats: 0,
+            echo_ratio_db: None,
         }
     }
 
@@ -156,9 +159,7 @@ impl Canceller {
             *dst = src;
         }
         if !have_ref {
-            self.stats
-                .frames_without_reference
-                .fetch_add(1, Ordering::Relaxed);
+            self.count_without_reference();
             self.ref_frame.fill(0.0);
         }
         let render = self
@@ -186,6 +187,7 @@ impl Canceller {
         if self.hold > 0 {
             self.hold -= 1;
             self.ref_frame.fill(0.0);
+            self.count_without_reference();
             return true;
         }
         let mic_index = (self.mic_in - self.backlog.len() as u64) as f64;
@@ -207,6 +209,7 @@ impl Canceller {
                 .fetch_add(frames * FRAME as u64, Ordering::Relaxed);
             self.hold = frames - 1;
             self.ref_frame.fill(0.0);
+            self.count_without_reference();
             return true;
         }
         if self.reference.ring.occupied_len() < FRAME {
@@ -222,19 +225,39 @@ impl Canceller {
         true
     }
 
+    fn count_without_reference(&self) {
+        self.stats
+            .frames_without_reference
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     fn account(&mut self) {
         let stats = &self.stats;
         stats.frames.fetch_add(1, Ordering::Relaxed);
         let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
-        let ref_rms = (energy(&self.ref_frame) / FRAME as f64).sqrt() as f32;
+        let ref_energy = energy(&self.ref_frame);
+        let ref_rms = (ref_energy / FRAME as f64).sqrt() as f32;
         if ref_rms > FAR_ACTIVE_RMS {
             stats.far_frames.fetch_add(1, Ordering::Relaxed);
-            stats.add_far_energy(energy(&self.mic_frame), energy(&self.out_frame));
+            // ERLE is measured where the microphone holds the echo alone.
+            // Those frames sit at the bottom of the mic-to-reference level
+            // ratio (the echo path's loss); local speech over the far end
+            // (double talk) lifts it. A running 20th percentile of the ratio
+            // tracks the loss; frames within 6 dB of it count.
+            let mic_energy = energy(&self.mic_frame);
+            let ratio_db = 10.0 * (mic_energy.max(1e-12) / ref_energy).log10();
+            let q = self.echo_ratio_db.get_or_insert(ratio_db);
+            // Steps of 0.2 dB down, 0.05 dB up: settles where 20% lie below.
+            *q += if ratio_db < *q { -0.2 } else { 0.05 };
+            if ratio_db <= *q + 6.0 {
+                stats.add_echo_frame(mic_energy, energy(&self.out_frame));
+            }
         }
         self.frames_since_stats += 1;
         if self.frames_since_stats >= 100 {
             self.frames_since_stats = 0;
-            if let Some(d) = self.apm.statistics().delay_ms {
+            let aec = self.apm.statistics();
+            if let Some(d) = aec.delay_ms {
                 stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
             }
         }

@@ -3,8 +3,12 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+const ERLE_BINS: usize = 180;
+const ERLE_LOW_DB: f64 = -10.0;
+const ERLE_BIN_DB: f64 = 0.5;
+
 /// Echo handling so far. Every field is an atomic: any thread may read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EchoStats {
     /// 10 ms microphone frames through the canceller.
     pub frames: AtomicU64,
@@ -12,10 +16,9 @@ pub struct EchoStats {
     pub frames_without_reference: AtomicU64,
     /// Frames while the far end was playing (reference active).
     pub far_frames: AtomicU64,
-    /// Microphone energy in (sum of squares x 1e6) while the far end played.
-    far_energy_in_micro: AtomicU64,
-    /// Microphone energy out of the canceller over the same frames.
-    far_energy_out_micro: AtomicU64,
+    /// Per-frame ERLE of the frames that held echo alone: a histogram of
+    /// 0.5 dB bins from -10 dB up.
+    erle_histogram: [AtomicU64; ERLE_BINS],
     /// The canceller's own delay estimate, ms (-1 until it has one).
     pub delay_ms: AtomicI64,
     /// Reference samples skipped or inserted to keep the streams in step.
@@ -32,34 +35,59 @@ pub struct EchoStats {
     pub kept_overlapping: AtomicU64,
 }
 
+impl Default for EchoStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl EchoStats {
     pub fn new() -> EchoStats {
         EchoStats {
+            frames: AtomicU64::new(0),
+            frames_without_reference: AtomicU64::new(0),
+            far_frames: AtomicU64::new(0),
+            erle_histogram: std::array::from_fn(|_| AtomicU64::new(0)),
             delay_ms: AtomicI64::new(-1),
-            ..EchoStats::default()
+            realigned_samples: AtomicU64::new(0),
+            reference_overflow: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            suppressed_utterances: AtomicU64::new(0),
+            suppressed_words: AtomicU64::new(0),
+            kept_overlapping: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn add_far_energy(&self, energy_in: f64, energy_out: f64) {
-        let micro = |e: f64| (e * 1e6) as u64;
-        self.far_energy_in_micro
-            .fetch_add(micro(energy_in), Ordering::Relaxed);
-        self.far_energy_out_micro
-            .fetch_add(micro(energy_out), Ordering::Relaxed);
+    /// Counts one frame that held echo alone: energy into and out of the
+    /// canceller.
+    pub(crate) fn add_echo_frame(&self, energy_in: f64, energy_out: f64) {
+        let db = 10.0 * (energy_in.max(1e-12) / energy_out.max(1e-12)).log10();
+        let bin = ((db - ERLE_LOW_DB) / ERLE_BIN_DB).clamp(0.0, (ERLE_BINS - 1) as f64) as usize;
+        self.erle_histogram[bin].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Echo return loss enhancement over the session in dB: microphone
-    /// energy into the canceller over energy out of it, over the frames
-    /// when the far end was playing. Local speech over the far end (double
-    /// talk) counts as residual, so this is a lower bound. None before the
-    /// far end played.
+    /// Echo return loss enhancement in dB: the median over the session's
+    /// frames in which the far end played and the microphone held its echo
+    /// alone (see the canceller) of energy into the canceller over energy
+    /// out of it. None before there were any.
     pub fn erle_db(&self) -> Option<f64> {
-        let e_in = self.far_energy_in_micro.load(Ordering::Relaxed) as f64;
-        let e_out = self.far_energy_out_micro.load(Ordering::Relaxed) as f64;
-        if self.far_frames.load(Ordering::Relaxed) == 0 || e_in <= 0.0 {
+        let counts: Vec<u64> = self
+            .erle_histogram
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
             return None;
         }
-        Some(10.0 * (e_in / e_out.max(1.0)).log10())
+        let mut seen = 0;
+        for (bin, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen * 2 >= total {
+                return Some(ERLE_LOW_DB + (bin as f64 + 0.5) * ERLE_BIN_DB);
+            }
+        }
+        None
     }
 
     /// Seconds of CPU spent in echo handling.
