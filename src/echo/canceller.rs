@@ -28,7 +28,13 @@ const RATE: f64 = 16_000.0;
 /// The longest the microphone's audio waits for its reference. Past this
 /// the frame goes through without one (and is counted): the mic is never
 /// blocked by a slow or stopped loopback.
-pub const MAX_WAIT: Duration = Duration::from_millis(300);
+pub const MAX_WAIT: Duration = Duration::from_millis(400);
+/// The reference is fed this far ahead of the wall-clock pairing: AEC3
+/// cancels only an echo that comes after its reference, and the pairing is
+/// only as good as the pumps' stamps (tens of ms). With the lead the
+/// canceller sees the acoustic delay plus 120 ms, well inside what AEC3's
+/// delay estimator covers (measured up to 500 ms).
+const LEAD: f64 = 0.120 * RATE;
 /// How far the reference may wander from the smoothed alignment before it
 /// is skipped or held back. Inside this AEC3 follows the delay itself.
 const REALIGN_TOLERANCE: f64 = 0.080 * RATE;
@@ -99,7 +105,7 @@ impl Canceller {
     /// cancelled audio that is ready (whole 10 ms frames, in order; up to
     /// [`MAX_WAIT`] behind the input). Never blocks. Not real-time safe.
     pub fn process(&mut self, mic: &[f32], out: &mut Vec<f32>) {
-        let started = Instant::now();
+        let started = thread_cpu_ns();
         self.backlog.extend(mic.iter().copied());
         self.mic_in += mic.len() as u64;
         self.measure_offset();
@@ -111,7 +117,7 @@ impl Canceller {
         }
         self.stats
             .busy_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
     }
 
     /// At the end of the stream: everything still held back goes out, the
@@ -191,7 +197,7 @@ impl Canceller {
             return true;
         }
         let mic_index = (self.mic_in - self.backlog.len() as u64) as f64;
-        let want = mic_index + offset;
+        let want = mic_index + offset + LEAD;
         let drift = self.ref_taken as f64 - want;
         if drift < -REALIGN_TOLERANCE || self.ref_taken == 0 {
             // The reference is behind: skip what is past.
@@ -262,4 +268,16 @@ impl Canceller {
             }
         }
     }
+}
+
+/// CPU time of the calling thread, ns (not wall time: a preempted pump
+/// would otherwise count other processes' work as echo handling).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

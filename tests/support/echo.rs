@@ -255,14 +255,15 @@ pub fn measure(run: &Run, reference: &str) -> Measures {
     // start (minus the resampler's few ms) places the scene on the timeline.
     let t0 = finals(Source::Loopback).map(|e| e.start).fold(f64::INFINITY, f64::min);
     let far_only_end = t0 + LOCAL_AT_S - 0.3;
-    let far_only_mic_words = finals(Source::Mic)
-        .filter(|e| e.end <= far_only_end + 0.5)
-        .map(|e| words(&e.text))
-        .sum();
-    let far_only_far_words = finals(Source::Loopback)
-        .filter(|e| e.end <= far_only_end + 0.5)
-        .map(|e| words(&e.text))
-        .sum();
+    // Words of an utterance in the stretch, in proportion to its overlap
+    // (utterances of continuous speech run past the stretch's end).
+    let inside = |e: &Event| {
+        let overlap = (e.end.min(far_only_end) - e.start.max(t0 - 1.0)).max(0.0);
+        let share = if e.end > e.start { overlap / (e.end - e.start) } else { 0.0 };
+        (words(&e.text) as f64 * share).round() as usize
+    };
+    let far_only_mic_words = finals(Source::Mic).map(inside).sum();
+    let far_only_far_words = finals(Source::Loopback).map(inside).sum();
     let mic_text: Vec<&str> = finals(Source::Mic).map(|e| e.text.trim()).collect();
     let mic_text = mic_text.join(" ");
     let local_wer = score::wer(reference, &mic_text).rate();
