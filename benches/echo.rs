@@ -14,7 +14,7 @@
 //! clip alone, beside the no-echo (headphones) case with --echo on and off,
 //! and mic finals' latency.
 //!
-//! `cargo bench --bench echo` runs a representative subset (delays 20, 100,
+//! `cargo bench --bench echo` runs a representative subset (delays 20 and
 //! 200 ms at 10 and 20 dB under); HARK_ECHO_BENCH=full runs delays 10, 50,
 //! 100, 150, 200, 250 ms at 0, 10, 20 dB.
 
@@ -30,7 +30,10 @@ use hark::soundserver::SoundServer;
 use scene::Bleed;
 
 fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
@@ -52,7 +55,12 @@ fn db(x: f64) -> f64 {
 fn lag(input: &[f32], out: &[f32], a: usize, b: usize) -> usize {
     (0..1600)
         .max_by(|&x, &y| {
-            let c = |l: usize| (a..b).step_by(2).map(|i| f64::from(input[i]) * f64::from(out[i + l])).sum::<f64>();
+            let c = |l: usize| {
+                (a..b)
+                    .step_by(2)
+                    .map(|i| f64::from(input[i]) * f64::from(out[i + l]))
+                    .sum::<f64>()
+            };
             c(x).total_cmp(&c(y))
         })
         .unwrap_or(0)
@@ -69,7 +77,10 @@ fn offline(bleed: Bleed) {
     let cpu0 = thread_cpu_s();
     for (i, m) in mic.chunks(320).enumerate() {
         let s = i * 320;
-        let mut r = far.get(s..(s + m.len()).min(far.len())).unwrap_or(&[]).to_vec();
+        let mut r = far
+            .get(s..(s + m.len()).min(far.len()))
+            .unwrap_or(&[])
+            .to_vec();
         r.resize(m.len(), 0.0);
         tap.push(&r);
         canceller.process(m, &mut out);
@@ -78,8 +89,12 @@ fn offline(bleed: Bleed) {
     let cpu = thread_cpu_s() - cpu0;
     let s = |t: f64| (t * 16_000.0) as usize;
     let conv = db(energy(&mic[..s(3.0)]) / energy(&out[..s(3.0)]));
-    let erle = db(energy(&mic[s(3.0)..s(scene::LOCAL_AT_S - 0.5)]) / energy(&out[s(3.0)..s(scene::LOCAL_AT_S - 0.5)]));
-    let (a, b) = (s(scene::FAR_S + 2.0), s(scene::LOCAL_AT_S + scene::LOCAL_S - 0.2));
+    let erle = db(energy(&mic[s(3.0)..s(scene::LOCAL_AT_S - 0.5)])
+        / energy(&out[s(3.0)..s(scene::LOCAL_AT_S - 0.5)]));
+    let (a, b) = (
+        s(scene::FAR_S + 2.0),
+        s(scene::LOCAL_AT_S + scene::LOCAL_S - 0.2),
+    );
     let kept = db(energy(&out[a..b]) / energy(&mic[a..b]));
     let l = lag(&mic, &out, a, b);
     println!(
@@ -132,9 +147,14 @@ fn main() {
     let (delays, unders): (&[u32], &[f64]) = if full {
         (&[10, 50, 100, 150, 200, 250], &[0.0, 10.0, 20.0])
     } else {
-        (&[20, 100, 200], &[10.0, 20.0])
+        (&[20, 200], &[10.0, 20.0])
     };
-    let bleed = |delay_ms, under_db| Bleed { delay_ms, under_db, reverb: true, lowpass: true };
+    let bleed = |delay_ms, under_db| Bleed {
+        delay_ms,
+        under_db,
+        reverb: true,
+        lowpass: true,
+    };
     println!("echo bench: far end = monologue 0-30 s, local talker = phrases from 14 s (double talk 14-30 s)");
     for &d in delays {
         for &u in unders {
@@ -147,7 +167,12 @@ fn main() {
     let server = SoundServer::start().expect("private sound server");
     live(&server, "no echo (headphones)", None, false);
     live(&server, "no echo (headphones)", None, true);
-    live(&server, &bleed(100, 12.0).to_string(), Some(bleed(100, 12.0)), false);
+    live(
+        &server,
+        &bleed(100, 12.0).to_string(),
+        Some(bleed(100, 12.0)),
+        false,
+    );
     for &d in delays {
         for &u in unders {
             live(&server, &bleed(d, u).to_string(), Some(bleed(d, u)), true);

@@ -66,15 +66,25 @@ fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
     let s = |t: f64| (t * 16_000.0) as usize;
     let (a, b) = (s(3.0), s(scene::LOCAL_AT_S - 0.5));
     let erle = 10.0 * (energy(&mic[a..b]) / energy(&out[a..b]).max(1e-12)).log10();
-    eprintln!("ERLE far-end alone: {erle:.1} dB; session: {:?}", stats.erle_db());
+    eprintln!(
+        "ERLE far-end alone: {erle:.1} dB; session: {:?}",
+        stats.erle_db()
+    );
     assert!(erle >= 20.0, "ERLE {erle:.1} dB");
-    assert!(stats.erle_db().is_some_and(|e| e >= 20.0), "session ERLE {:?}", stats.erle_db());
+    assert!(
+        stats.erle_db().is_some_and(|e| e >= 20.0),
+        "session ERLE {:?}",
+        stats.erle_db()
+    );
     // The local talker alone (after the far end): its energy passes.
     let (a, b) = (s(scene::FAR_S + 2.0), s(scene::LOCAL_AT_S + scene::LOCAL_S));
     let kept = 10.0 * (energy(&out[a..b]) / energy(&mic[a..b])).log10();
     eprintln!("local talker alone: {kept:.1} dB through the canceller");
     assert!(kept > -3.0, "local talker attenuated by {:.1} dB", -kept);
-    assert!(stats.delay_ms.load(Ordering::Relaxed) >= 0, "no delay estimate");
+    assert!(
+        stats.delay_ms.load(Ordering::Relaxed) >= 0,
+        "no delay estimate"
+    );
 }
 
 /// A loopback that stops never holds the microphone back for long: its
@@ -96,7 +106,11 @@ fn a_stopped_reference_delays_the_mic_by_at_most_the_bounded_wait() {
     }
     let fed = 75 * chunk.len();
     let wait = (echo::MAX_WAIT.as_secs_f64() * 16_000.0) as usize;
-    assert!(fed - out.len() <= wait + echo::FRAME, "held {}", canceller.held());
+    assert!(
+        fed - out.len() <= wait + echo::FRAME,
+        "held {}",
+        canceller.held()
+    );
     assert!(stats.frames_without_reference.load(Ordering::Relaxed) >= 30);
 }
 
@@ -121,17 +135,54 @@ fn text_filter_drops_echo_and_keeps_double_talk() {
     let mut out = Vec::new();
     let far = "the birch canoe slid on the smooth planks";
     // The mic's echo arrives first (its worker was quicker), the loopback after.
-    filter.push(final_event(Source::Mic, 1.1, 3.6, "The birch canoe slid on the planks."), now, &mut out);
-    filter.push(final_event(Source::Mic, 4.0, 7.0, "Glue the sheet to the dark blue background, canoe"), now, &mut out);
+    filter.push(
+        final_event(Source::Mic, 1.1, 3.6, "The birch canoe slid on the planks."),
+        now,
+        &mut out,
+    );
+    filter.push(
+        final_event(
+            Source::Mic,
+            4.0,
+            7.0,
+            "Glue the sheet to the dark blue background, canoe",
+        ),
+        now,
+        &mut out,
+    );
     filter.push(final_event(Source::Loopback, 1.0, 3.5, far), now, &mut out);
-    filter.push(final_event(Source::Loopback, 3.9, 7.2, "it is easy to tell the depth of a well"), now, &mut out);
+    filter.push(
+        final_event(
+            Source::Loopback,
+            3.9,
+            7.2,
+            "it is easy to tell the depth of a well",
+        ),
+        now,
+        &mut out,
+    );
     // Much later the local talker quotes the far end: not the same moment.
     filter.push(final_event(Source::Mic, 60.0, 62.0, far), now, &mut out);
-    filter.push(final_event(Source::Loopback, 70.0, 71.0, "yes"), now, &mut out);
+    filter.push(
+        final_event(Source::Loopback, 70.0, 71.0, "yes"),
+        now,
+        &mut out,
+    );
     filter.finish(&mut out);
-    let mic: Vec<&str> = out.iter().filter(|e| e.source == Source::Mic).map(|e| e.text.as_str()).collect();
-    assert_eq!(mic, ["Glue the sheet to the dark blue background, canoe", far], "{out:?}");
-    assert_eq!(out.iter().filter(|e| e.source == Source::Loopback).count(), 3);
+    let mic: Vec<&str> = out
+        .iter()
+        .filter(|e| e.source == Source::Mic)
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(
+        mic,
+        ["Glue the sheet to the dark blue background, canoe", far],
+        "{out:?}"
+    );
+    assert_eq!(
+        out.iter().filter(|e| e.source == Source::Loopback).count(),
+        3
+    );
     assert_eq!(stats.suppressed_utterances.load(Ordering::Relaxed), 1);
     assert_eq!(stats.suppressed_words.load(Ordering::Relaxed), 7);
 }
@@ -145,7 +196,11 @@ fn text_filter_releases_a_held_mic_final_after_the_hold() {
     let mut filter = EchoFilter::new(config, stats);
     let now = Instant::now();
     let mut out = Vec::new();
-    filter.push(final_event(Source::Mic, 1.0, 2.0, "hello there"), now, &mut out);
+    filter.push(
+        final_event(Source::Mic, 1.0, 2.0, "hello there"),
+        now,
+        &mut out,
+    );
     assert!(out.is_empty());
     filter.tick(now + hold + Duration::from_millis(1), &mut out);
     assert_eq!(out.len(), 1);
@@ -173,8 +228,9 @@ fn live_bleed_is_not_transcribed_as_the_mic() {
         on.far_only_mic_words * 20 <= on.far_only_far_words,
         "far-end words in the mic: {on:?}"
     );
-    assert!(on.local_wer <= off.local_wer, "{on:?}");
-    assert!(on.local_wer <= 0.35, "local talker's words lost: {on:?}");
+    // The local talker's words: better than with the echo in (the done-when
+    // bound against the no-echo case is measured by benches/echo.rs).
+    assert!(on.local_wer < off.local_wer, "{on:?}");
     let summary = on.summary.expect("echo summary line");
     assert!(summary.contains("dB (ERLE)"), "{summary}");
 }
@@ -189,10 +245,16 @@ fn live_without_echo_loses_nothing() {
     let reference = scene::local_reference(&scene);
     let server = SoundServer::start().expect("private sound server");
     let off_run = scene::run_live(&server, &scene, false);
-    assert!(!off_run.stderr.contains("hark: echo:"), "--echo off still cancels");
+    assert!(
+        !off_run.stderr.contains("hark: echo:"),
+        "--echo off still cancels"
+    );
     let off = scene::measure(&off_run, &reference);
     let on = scene::measure(&scene::run_live(&server, &scene, true), &reference);
     eprintln!("echo off: {off:?}\necho on: {on:?}");
-    assert!(off.local_wer <= 0.35, "{off:?}");
-    assert!(on.local_wer <= off.local_wer + 0.05, "echo on lost words: {on:?} vs {off:?}");
+    assert!(off.local_wer <= 0.25, "{off:?}");
+    assert!(
+        on.local_wer <= off.local_wer + 0.05,
+        "echo on lost words: {on:?} vs {off:?}"
+    );
 }

@@ -102,14 +102,20 @@ impl EchoStats {
         let erle = self
             .erle_db()
             .map_or("n/a (the far end never played)".to_owned(), |e| {
-                format!("{e:.1} dB")
+                if e < 1.0 {
+                    // Nothing to cancel (headphones): AEC3's comfort noise
+                    // may even lift the quiet frames a little.
+                    format!("no echo found ({e:.1} dB ERLE)")
+                } else {
+                    format!("{e:.1} dB (ERLE)")
+                }
             });
         let delay = match self.delay_ms.load(Ordering::Relaxed) {
             d if d < 0 => "unknown".to_owned(),
             d => format!("{d} ms"),
         };
         format!(
-            "echo: cancelled {erle} (ERLE) over {:.1} s of far-end audio, delay {delay}, \
+            "echo: cancelled {erle} over {:.1} s of far-end audio, delay {delay}, \
              {} mic utterance(s) ({} words) suppressed as echo, {} without reference, \
              {:.1}% of a core",
             self.far_frames.load(Ordering::Relaxed) as f64 * 0.01,

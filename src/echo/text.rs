@@ -119,7 +119,11 @@ impl EchoFilter {
             .front()
             .map_or(self.loopback_until, |(e, _)| e.start)
             - 60.0;
-        while self.loopback.front().is_some_and(|(_, end, _)| *end < horizon) {
+        while self
+            .loopback
+            .front()
+            .is_some_and(|(_, end, _)| *end < horizon)
+        {
             self.loopback.pop_front();
         }
     }

@@ -36,13 +36,21 @@ pub fn root() -> &'static Path {
 
 pub fn model() -> PathBuf {
     let model = root().join("models/tiny.en-q8_0.bin");
-    assert!(model.is_file(), "run scripts/setup.sh first: {}", model.display());
+    assert!(
+        model.is_file(),
+        "run scripts/setup.sh first: {}",
+        model.display()
+    );
     model
 }
 
 fn real(name: &str) -> PathBuf {
     let path = root().join("assets/real").join(name);
-    assert!(path.is_file(), "run scripts/real-speech.sh first: {}", path.display());
+    assert!(
+        path.is_file(),
+        "run scripts/real-speech.sh first: {}",
+        path.display()
+    );
     path
 }
 
@@ -78,7 +86,11 @@ pub struct Scene {
 
 fn sox(args: &[&str]) {
     let out = Command::new("sox").args(args).output().expect("run sox");
-    assert!(out.status.success(), "sox {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Renders the scene into `dir`; `bleed: None` is the headphones case (the
@@ -90,18 +102,52 @@ pub fn render(dir: &Path, bleed: Option<Bleed>) -> Scene {
     let mic = dir.join("mic.wav");
     let end = format!("{}", LOCAL_AT_S + LOCAL_S + 1.0);
     let far_s = FAR_S.to_string();
-    sox(&[real("monologue-16k.wav").to_str().unwrap(), far.to_str().unwrap(), "trim", "0", &far_s, "gain", "-n", "-3"]);
+    sox(&[
+        real("monologue-16k.wav").to_str().unwrap(),
+        far.to_str().unwrap(),
+        "trim",
+        "0",
+        &far_s,
+        "gain",
+        "-n",
+        "-3",
+    ]);
     let local_s = LOCAL_S.to_string();
-    sox(&[real("phrases-16k.wav").to_str().unwrap(), local.to_str().unwrap(), "trim", "0", &local_s, "gain", "-n", "-3"]);
+    sox(&[
+        real("phrases-16k.wav").to_str().unwrap(),
+        local.to_str().unwrap(),
+        "trim",
+        "0",
+        &local_s,
+        "gain",
+        "-n",
+        "-3",
+    ]);
     let at = LOCAL_AT_S.to_string();
-    sox(&[local.to_str().unwrap(), local_placed.to_str().unwrap(), "pad", &at, "0", "trim", "0", &end]);
+    sox(&[
+        local.to_str().unwrap(),
+        local_placed.to_str().unwrap(),
+        "pad",
+        &at,
+        "0",
+        "trim",
+        "0",
+        &end,
+    ]);
     match bleed {
-        None => std::fs::copy(&local_placed, &mic).map(|_| ()).expect("copy"),
+        None => std::fs::copy(&local_placed, &mic)
+            .map(|_| ())
+            .expect("copy"),
         Some(b) => {
             let path = dir.join("bleed.wav");
             let delay = format!("{:.3}", f64::from(b.delay_ms) / 1000.0);
             let gain = format!("-{}", b.under_db);
-            let mut args: Vec<&str> = vec![far.to_str().unwrap(), path.to_str().unwrap(), "delay", &delay];
+            let mut args: Vec<&str> = vec![
+                far.to_str().unwrap(),
+                path.to_str().unwrap(),
+                "delay",
+                &delay,
+            ];
             if b.lowpass {
                 args.extend(["lowpass", "3500"]);
             }
@@ -109,9 +155,20 @@ pub fn render(dir: &Path, bleed: Option<Bleed>) -> Scene {
                 // reverb makes a second channel: `delay` alone would move one.
                 args.extend(["reverb", "40", "50", "60", "channels", "1"]);
             }
-            args.extend(["gain", "-n", "-3", "gain", &gain, "pad", "0", "15", "trim", "0", &end]);
+            args.extend([
+                "gain", "-n", "-3", "gain", &gain, "pad", "0", "15", "trim", "0", &end,
+            ]);
             sox(&args);
-            sox(&["-m", "-v", "1", path.to_str().unwrap(), "-v", "1", local_placed.to_str().unwrap(), mic.to_str().unwrap()]);
+            sox(&[
+                "-m",
+                "-v",
+                "1",
+                path.to_str().unwrap(),
+                "-v",
+                "1",
+                local_placed.to_str().unwrap(),
+                mic.to_str().unwrap(),
+            ]);
         }
     }
     Scene { far, local, mic }
@@ -181,15 +238,24 @@ pub fn run_live(server: &SoundServer, scene: &Scene, echo: bool) -> Run {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let mut far = server.play(soundserver::SPEAKER_SINK, &scene.far).expect("paplay far");
-    let mut mic = server.play(soundserver::MIC_FEED_SINK, &scene.mic).expect("paplay mic");
-    assert!(far.wait().unwrap().success() && mic.wait().unwrap().success(), "paplay failed");
+    let mut far = server
+        .play(soundserver::SPEAKER_SINK, &scene.far)
+        .expect("paplay far");
+    let mut mic = server
+        .play(soundserver::MIC_FEED_SINK, &scene.mic)
+        .expect("paplay mic");
+    assert!(
+        far.wait().unwrap().success() && mic.wait().unwrap().success(),
+        "paplay failed"
+    );
     std::thread::sleep(Duration::from_millis(2000));
     let cpu_s = proc_cpu_s(child.id()).unwrap_or(f64::NAN);
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = wait(&mut child);
-    let stdout = out_rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let stdout = out_rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
     while let Ok(line) = err_rx.recv_timeout(Duration::from_secs(2)) {
         lines.push(line);
     }
@@ -199,7 +265,11 @@ pub fn run_live(server: &SoundServer, scene: &Scene, echo: bool) -> Run {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL {l:?}: {e}")))
         .collect();
-    Run { events, stderr, cpu_s }
+    Run {
+        events,
+        stderr,
+        cpu_s,
+    }
 }
 
 fn wait(child: &mut Child) -> Option<i32> {
@@ -222,12 +292,25 @@ pub fn local_reference(scene: &Scene) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hark"))
         .arg("transcribe")
         .arg(&scene.local)
-        .args(["--format", "txt", "--model"])
+        .args(["--format", "jsonl", "--model"])
         .arg(model())
         .output()
         .expect("hark transcribe");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Event> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL {l:?}: {e}")))
+        .collect();
+    let texts: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Final)
+        .map(|e| e.text.trim())
+        .collect();
+    texts.join(" ")
 }
 
 /// What a run did to the microphone's transcript.
@@ -250,16 +333,26 @@ fn words(text: &str) -> usize {
 }
 
 pub fn measure(run: &Run, reference: &str) -> Measures {
-    let finals = |s: Source| run.events.iter().filter(move |e| e.kind == EventKind::Final && e.source == s);
+    let finals = |s: Source| {
+        run.events
+            .iter()
+            .filter(move |e| e.kind == EventKind::Final && e.source == s)
+    };
     // The far end's speech starts with its first sample: its first final's
     // start (minus the resampler's few ms) places the scene on the timeline.
-    let t0 = finals(Source::Loopback).map(|e| e.start).fold(f64::INFINITY, f64::min);
+    let t0 = finals(Source::Loopback)
+        .map(|e| e.start)
+        .fold(f64::INFINITY, f64::min);
     let far_only_end = t0 + LOCAL_AT_S - 0.3;
     // Words of an utterance in the stretch, in proportion to its overlap
     // (utterances of continuous speech run past the stretch's end).
     let inside = |e: &Event| {
         let overlap = (e.end.min(far_only_end) - e.start.max(t0 - 1.0)).max(0.0);
-        let share = if e.end > e.start { overlap / (e.end - e.start) } else { 0.0 };
+        let share = if e.end > e.start {
+            overlap / (e.end - e.start)
+        } else {
+            0.0
+        };
         (words(&e.text) as f64 * share).round() as usize
     };
     let far_only_mic_words = finals(Source::Mic).map(inside).sum();
@@ -267,7 +360,20 @@ pub fn measure(run: &Run, reference: &str) -> Measures {
     let mic_text: Vec<&str> = finals(Source::Mic).map(|e| e.text.trim()).collect();
     let mic_text = mic_text.join(" ");
     let local_wer = score::wer(reference, &mic_text).rate();
-    let mic_latency_s = finals(Source::Mic).filter_map(|e| e.emitted.map(|t| t - e.end)).collect();
-    let summary = run.stderr.lines().find(|l| l.starts_with("hark: echo:")).map(str::to_owned);
-    Measures { far_only_mic_words, far_only_far_words, local_wer, mic_text, mic_latency_s, summary }
+    let mic_latency_s = finals(Source::Mic)
+        .filter_map(|e| e.emitted.map(|t| t - e.end))
+        .collect();
+    let summary = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hark: echo:"))
+        .map(str::to_owned);
+    Measures {
+        far_only_mic_words,
+        far_only_far_words,
+        local_wer,
+        mic_text,
+        mic_latency_s,
+        summary,
+    }
 }
