@@ -39,6 +39,7 @@
 pub mod capture;
 pub mod cli;
 pub mod dsp;
+pub mod echo;
 pub mod event;
 pub mod handoff;
 pub mod inference;

@@ -30,6 +30,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::view::{SourceStatus, Status, Terminal, View};
 use crate::capture::{CaptureSpec, DeviceError, SourceKind};
+use crate::echo::{EchoFilter, FilterConfig};
 use crate::event::{Event, EventKind, Source};
 use crate::inference::{InferenceError, Model};
 use crate::pipeline::{Feed, Pipeline, PipelineConfig, PipelineError, SourceConfig, SourceStats};
@@ -118,6 +119,12 @@ pub struct Args {
     /// addresses only, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --source both: cancel the far end's echo in the microphone
+    /// (the loopback is the reference) and drop mic utterances that repeat
+    /// the loopback's words of the same moment. Off for headphones, or to
+    /// keep the raw microphone.
+    #[arg(long, value_enum, default_value_t = EchoChoice::On, value_name = "on|off")]
+    pub echo: EchoChoice,
     /// Play a bundled clip into the speaker and transcribe it as loopback;
     /// starts a private sound server if none is running.
     #[arg(long, conflicts_with_all = ["source", "device", "mic_device", "loopback_device"])]
@@ -139,6 +146,13 @@ pub enum LiveUsageError {
     Threads,
     #[error("--partials needs --format txt or jsonl (srt and vtt hold committed text only)")]
     PartialsFormat,
+}
+
+/// `--echo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EchoChoice {
+    On,
+    Off,
 }
 
 /// Runs `hark live`.
@@ -204,6 +218,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let config = PipelineConfig {
         threads,
         partials: true,
+        echo: args.echo == EchoChoice::On,
         ..PipelineConfig::default()
     };
     let (events_tx, events) = crossbeam_channel::unbounded();
@@ -254,6 +269,10 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         writer_tx: writer.as_deref().map(Writer::sender),
         latency_s: None,
         stdout_ok: true,
+        filter: pipeline
+            .echo_stats()
+            .map(|stats| EchoFilter::new(FilterConfig::default(), stats)),
+        released: Vec::new(),
     };
     let mut player = match &demo {
         Some(demo) => {
@@ -288,6 +307,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         }
         if last_status.elapsed() >= STATUS_INTERVAL {
             last_status = Instant::now();
+            session.tick();
             let status = status(
                 &stats,
                 pipeline.chunk_ms(),
@@ -310,10 +330,12 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     }
 
     // Drain: the pipeline commits what was captured; then the writer syncs.
+    let pipeline_echo = pipeline.echo_stats();
     let reports = pipeline.stop();
     for event in events.try_iter() {
         session.event(event);
     }
+    session.finish_filter();
     let _ = session.view.finish();
     drop(session.writer_tx.take());
     // The monitor holds the writer's probe: stop it before finishing.
@@ -340,6 +362,9 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
                 r.worker.committed_words
             );
         }
+        if let Some(echo) = pipeline_echo {
+            eprintln!("hark: {}", echo.summary());
+        }
         if let Some(report) = written {
             eprintln!(
                 "hark: transcript {} ({} events written)",
@@ -360,10 +385,44 @@ struct Session {
     writer_tx: Option<crate::transcript::EventSender>,
     latency_s: Option<f64>,
     stdout_ok: bool,
+    /// The echo filter (both sources, echo on): every event passes it.
+    filter: Option<EchoFilter>,
+    released: Vec<Event>,
 }
 
 impl Session {
     fn event(&mut self, event: Event) {
+        match &mut self.filter {
+            Some(filter) => {
+                filter.push(event, Instant::now(), &mut self.released);
+                self.deliver_released();
+            }
+            None => self.deliver(event),
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Some(filter) = &mut self.filter {
+            filter.tick(Instant::now(), &mut self.released);
+            self.deliver_released();
+        }
+    }
+
+    fn finish_filter(&mut self) {
+        if let Some(filter) = &mut self.filter {
+            filter.finish(&mut self.released);
+            self.deliver_released();
+        }
+    }
+
+    fn deliver_released(&mut self) {
+        let released = std::mem::take(&mut self.released);
+        for event in released {
+            self.deliver(event);
+        }
+    }
+
+    fn deliver(&mut self, event: Event) {
         if event.kind == EventKind::Final {
             if let Some(emitted) = event.emitted {
                 self.latency_s = Some(emitted - event.end);

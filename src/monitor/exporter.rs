@@ -41,6 +41,11 @@ struct CoreLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EchoLabel {
+    measure: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertLabel {
     alert: String,
 }
@@ -66,6 +71,7 @@ pub struct Metrics {
     alerts: Family<AlertLabel, FloatGauge>,
     writer_flush_p99_ms: FloatGauge,
     writer_mode: FloatGauge,
+    echo: Family<EchoLabel, FloatGauge>,
 }
 
 impl Default for Metrics {
@@ -125,7 +131,16 @@ impl Metrics {
         registry.register("cpu_core_percent", "CPU use per core", cpu_core.clone());
         let alerts = Family::<AlertLabel, FloatGauge>::default();
         registry.register("alerts", "Alert episodes so far", alerts.clone());
+        // Echo handling (--source both): one family, labelled by measure.
+        let echo = Family::<EchoLabel, FloatGauge>::default();
+        registry.register(
+            "echo",
+            "Echo handling of the mic: erle_db, delay_ms, suppressed_utterances, \
+             frames_without_reference",
+            echo.clone(),
+        );
         Metrics {
+            echo,
             registry,
             cpu_total,
             cpu_core,
@@ -145,6 +160,29 @@ impl Metrics {
             alerts,
             writer_flush_p99_ms,
             writer_mode,
+        }
+    }
+
+    /// Sets the echo gauges from the sources that cancel echo.
+    pub fn update_echo(&self, sources: &[std::sync::Arc<crate::pipeline::SourceStats>]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for echo in sources.iter().filter_map(|s| s.echo.as_ref()) {
+            let set = |measure: &str, value: f64| {
+                let label = EchoLabel {
+                    measure: measure.to_owned(),
+                };
+                self.echo.get_or_create(&label).set(value);
+            };
+            set("erle_db", echo.erle_db().unwrap_or(f64::NAN));
+            set("delay_ms", echo.delay_ms.load(Relaxed) as f64);
+            set(
+                "suppressed_utterances",
+                echo.suppressed_utterances.load(Relaxed) as f64,
+            );
+            set(
+                "frames_without_reference",
+                echo.frames_without_reference.load(Relaxed) as f64,
+            );
         }
     }
 

@@ -123,6 +123,7 @@ impl Monitor {
                     alerts.observe(&sample);
                     record(&thread_shared, &sample, alerts.counts());
                     publish(&metrics, &sample, alerts.counts(), writer.as_ref());
+                    lock(&metrics).update_echo(&sources);
                     if config.keep_history {
                         history.push(sample);
                     }

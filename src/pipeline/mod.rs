@@ -121,6 +121,8 @@ pub struct PipelineConfig {
     /// Emit partial hypotheses.
     pub partials: bool,
     pub vad: VadConfig,
+    /// Cancel the loopback's echo in the microphone when both run.
+    pub echo: bool,
 }
 
 impl Default for PipelineConfig {
@@ -128,6 +130,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             threads: 2,
             partials: true,
+            echo: true,
             vad: VadConfig {
                 // A short hangover commits a phrase soon after it ends; a
                 // pause this long between words only splits an utterance,
@@ -167,6 +170,8 @@ pub struct SourceStats {
     pub timeline_origin: Duration,
     /// The rate of the stream running now (a fallback device may differ).
     pub current_rate_hz: AtomicU32,
+    /// Echo handling (the mic of a session with both sources, echo on).
+    pub echo: Option<Arc<crate::echo::EchoStats>>,
 }
 
 impl SourceStats {
@@ -215,6 +220,7 @@ pub struct Pipeline {
     sizer: Option<SizerThread>,
     chunk_ms: Arc<AtomicU32>,
     running: Vec<Running>,
+    echo: Option<Arc<crate::echo::EchoStats>>,
 }
 
 impl Pipeline {
@@ -239,9 +245,12 @@ impl Pipeline {
             chunk_ms: sizer.size_ms(),
             sizer: Some(sizer),
             running: Vec::new(),
+            echo: None,
         };
+        let mut stages = pipeline.echo_stages(config, sources);
         for source in sources {
-            match pipeline.start_source(model, config, source, events.clone()) {
+            let stage = stages.remove(&source.source);
+            match pipeline.start_source(model, config, source, events.clone(), stage) {
                 Ok(running) => pipeline.running.push(running),
                 Err(e) => {
                     pipeline.stop();
@@ -253,12 +262,36 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// The echo stages of a session with both sources (echo on).
+    fn echo_stages(
+        &mut self,
+        config: &PipelineConfig,
+        sources: &[SourceConfig],
+    ) -> std::collections::HashMap<Source, crate::echo::PumpStage> {
+        let has = |s: Source| sources.iter().any(|c| c.source == s);
+        let mut stages = std::collections::HashMap::new();
+        if config.echo && has(Source::Mic) && has(Source::Loopback) {
+            let stats = Arc::new(crate::echo::EchoStats::new());
+            let (reference, cancel) = crate::echo::PumpStage::pair(self.clock, Arc::clone(&stats));
+            stages.insert(Source::Loopback, reference);
+            stages.insert(Source::Mic, cancel);
+            self.echo = Some(stats);
+        }
+        stages
+    }
+
+    /// Echo handling of this session, when on.
+    pub fn echo_stats(&self) -> Option<Arc<crate::echo::EchoStats>> {
+        self.echo.clone()
+    }
+
     fn start_source(
         &self,
         model: &Model,
         config: &PipelineConfig,
         source: &SourceConfig,
         events: Sender<Event>,
+        echo: Option<crate::echo::PumpStage>,
     ) -> Result<Running, PipelineError> {
         let feed_done = Arc::new(AtomicBool::new(false));
         let recovery = Arc::new(RecoveryStats::default());
@@ -322,6 +355,10 @@ impl Pipeline {
             recovery,
             timeline_origin,
             current_rate_hz: AtomicU32::new(rate_hz),
+            echo: match &echo {
+                Some(crate::echo::PumpStage::Cancel { .. }) => self.echo.clone(),
+                _ => None,
+            },
         });
         let recorder = match &source.record {
             Some(path) => Some(Recorder::create(path, rate_hz)?),
@@ -342,6 +379,7 @@ impl Pipeline {
             chunk: Vec::new(),
             resampled: Vec::new(),
             vad_events: Vec::new(),
+            echo,
         };
         let stop = Arc::clone(&self.stop);
         let pump = std::thread::Builder::new()
@@ -471,6 +509,7 @@ struct Pump {
     chunk: Vec<f32>,
     resampled: Vec<f32>,
     vad_events: Vec<VadEvent>,
+    echo: Option<crate::echo::PumpStage>,
 }
 
 impl Pump {
@@ -506,6 +545,9 @@ impl Pump {
         }
         self.resampled.clear();
         self.resampler.finish(&mut self.resampled);
+        if let Some(echo) = &mut self.echo {
+            echo.finish(&mut self.resampled);
+        }
         self.vad.push(&self.resampled, &mut self.vad_events);
         self.vad.finish(&mut self.vad_events);
         self.stats
@@ -664,6 +706,9 @@ impl Pump {
         }
         self.resampled.clear();
         self.resampler.push(chunk, &mut self.resampled);
+        if let Some(echo) = &mut self.echo {
+            echo.apply(&mut self.resampled);
+        }
         self.stats
             .samples_16k
             .fetch_add(self.resampled.len() as u64, Ordering::Relaxed);

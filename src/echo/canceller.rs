@@ -1,0 +1,283 @@
+//! The mic pump's side: WebRTC AEC3 (the `sonora` port) on the microphone's
+//! 16 kHz audio, with the loopback's 16 kHz audio as the far-end reference.
+//!
+//! Alignment. The two pumps run on their own clocks and chunk sizes. Each
+//! side's newest sample is stamped with the session time it was pumped; the
+//! reference index that goes with a microphone sample follows from those two
+//! stamps. The offset between the two indices is smoothed over seconds (pump
+//! jitter averages out, device clock drift is followed) and the reference is
+//! skipped or held back only when it is more than [`REALIGN_TOLERANCE`] away.
+//! What is left, the acoustic delay from the speakers to the microphone
+//! (10-500 ms), AEC3's own delay estimator finds and follows.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbuf::traits::{Consumer as _, Observer as _};
+use sonora::config::EchoCanceller;
+use sonora::{AudioProcessing, Config, StreamConfig};
+
+use super::reference::ReferenceConsumer;
+use super::EchoStats;
+
+/// The canceller's frame: 10 ms at 16 kHz.
+pub const FRAME: usize = 160;
+const RATE: f64 = 16_000.0;
+/// The longest the microphone's audio waits for its reference. Past this
+/// the frame goes through without one (and is counted): the mic is never
+/// blocked by a slow or stopped loopback.
+pub const MAX_WAIT: Duration = Duration::from_millis(400);
+/// The reference is fed this far ahead of the wall-clock pairing: AEC3
+/// cancels only an echo that comes after its reference, and the pairing is
+/// only as good as the pumps' stamps (tens of ms). With the lead the
+/// canceller sees the acoustic delay plus 120 ms, well inside what AEC3's
+/// delay estimator covers (measured up to 500 ms).
+const LEAD: f64 = 0.120 * RATE;
+/// How far the reference may wander from the smoothed alignment before it
+/// is skipped or held back. Inside this AEC3 follows the delay itself.
+const REALIGN_TOLERANCE: f64 = 0.080 * RATE;
+/// Smoothing of the measured offset per pump chunk (~10 s time constant at
+/// 20 ms chunks).
+const OFFSET_SMOOTHING: f64 = 0.002;
+/// A frame counts as far-end audio when the reference is above this RMS
+/// (-50 dBFS).
+const FAR_ACTIVE_RMS: f32 = 0.003;
+
+/// Echo cancellation for the microphone. Lives in the mic pump.
+pub struct Canceller {
+    reference: ReferenceConsumer,
+    apm: AudioProcessing,
+    clock: Instant,
+    stats: Arc<EchoStats>,
+    /// Microphone samples waiting for their reference.
+    backlog: VecDeque<f32>,
+    /// Microphone samples received so far.
+    mic_in: u64,
+    /// Reference samples taken from the ring so far (the ring head's index).
+    ref_taken: u64,
+    /// Smoothed reference index minus microphone index.
+    offset: Option<f64>,
+    /// Reference frames still to hold back (fed as silence).
+    hold: u64,
+    mic_frame: Vec<f32>,
+    ref_frame: Vec<f32>,
+    out_frame: Vec<f32>,
+    render_out: Vec<f32>,
+    frames_since_stats: u32,
+    /// Running 20th percentile of the mic-to-reference level ratio, dB.
+    echo_ratio_db: Option<f64>,
+}
+
+impl Canceller {
+    pub(crate) fn new(reference: ReferenceConsumer, clock: Instant, stats: Arc<EchoStats>) -> Self {
+        let stream = StreamConfig::new(16_000, 1);
+        let config = Config {
+            echo_canceller: Some(EchoCanceller::default()),
+            ..Config::default()
+        };
+        let apm = AudioProcessing::builder()
+            .config(config)
+            .capture_config(stream)
+            .render_config(stream)
+            .build();
+        Canceller {
+            reference,
+            apm,
+            clock,
+            stats,
+            backlog: VecDeque::with_capacity(16_000),
+            mic_in: 0,
+            ref_taken: 0,
+            offset: None,
+            hold: 0,
+            mic_frame: vec![0.0; FRAME],
+            ref_frame: vec![0.0; FRAME],
+            out_frame: vec![0.0; FRAME],
+            render_out: vec![0.0; FRAME],
+            frames_since_stats: 0,
+            echo_ratio_db: None,
+        }
+    }
+
+    /// Takes the microphone's next 16 kHz samples and appends to `out` the
+    /// cancelled audio that is ready (whole 10 ms frames, in order; up to
+    /// [`MAX_WAIT`] behind the input). Never blocks. Not real-time safe.
+    pub fn process(&mut self, mic: &[f32], out: &mut Vec<f32>) {
+        let started = thread_cpu_ns();
+        self.backlog.extend(mic.iter().copied());
+        self.mic_in += mic.len() as u64;
+        self.measure_offset();
+        let max_backlog = (MAX_WAIT.as_secs_f64() * RATE) as usize;
+        while self.backlog.len() >= FRAME {
+            if !self.next_frame(self.backlog.len() > max_backlog, out) {
+                break;
+            }
+        }
+        self.stats
+            .busy_ns
+            .fetch_add(thread_cpu_ns().saturating_sub(started), Ordering::Relaxed);
+    }
+
+    /// At the end of the stream: everything still held back goes out, the
+    /// last partial frame without cancellation.
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        while self.backlog.len() >= FRAME {
+            self.next_frame(true, out);
+        }
+        out.extend(self.backlog.drain(..));
+    }
+
+    /// Samples held back waiting for the reference.
+    pub fn held(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Where the reference should be now against the microphone: both
+    /// streams' newest samples were pumped about when stamped.
+    fn measure_offset(&mut self) {
+        let position = &self.reference.position;
+        let offered = position.offered.load(Ordering::Acquire);
+        if offered == 0 {
+            return;
+        }
+        let at_us = position.offered_at_us.load(Ordering::Acquire);
+        let now_us = self.clock.elapsed().as_micros() as u64;
+        let since = now_us.saturating_sub(at_us) as f64 / 1e6;
+        // The reference index at this moment, had its pump run just now.
+        let ref_now = offered as f64 + since * RATE;
+        let measured = ref_now - self.mic_in as f64;
+        self.offset = Some(match self.offset {
+            None => measured,
+            Some(o) => o + OFFSET_SMOOTHING * (measured - o),
+        });
+    }
+
+    /// One frame through the canceller. False when the frame must wait for
+    /// its reference (and may still wait).
+    fn next_frame(&mut self, overdue: bool, out: &mut Vec<f32>) -> bool {
+        let have_ref = self.take_reference(overdue);
+        if !have_ref && !overdue {
+            return false;
+        }
+        for (dst, src) in self.mic_frame.iter_mut().zip(self.backlog.drain(..FRAME)) {
+            *dst = src;
+        }
+        if !have_ref {
+            self.count_without_reference();
+            self.ref_frame.fill(0.0);
+        }
+        let render = self
+            .apm
+            .process_render_f32(&[&self.ref_frame[..]], &mut [&mut self.render_out[..]]);
+        let capture = self
+            .apm
+            .process_capture_f32(&[&self.mic_frame[..]], &mut [&mut self.out_frame[..]]);
+        if render.is_err() || capture.is_err() {
+            // Mono 16 kHz frames of the configured size are always accepted;
+            // should the library refuse one, the microphone passes through.
+            self.out_frame.copy_from_slice(&self.mic_frame);
+        }
+        self.account();
+        out.extend_from_slice(&self.out_frame);
+        true
+    }
+
+    /// Fills `ref_frame` with the reference for the next microphone frame.
+    /// False when it has not arrived yet.
+    fn take_reference(&mut self, overdue: bool) -> bool {
+        let Some(offset) = self.offset else {
+            return false;
+        };
+        if self.hold > 0 {
+            self.hold -= 1;
+            self.ref_frame.fill(0.0);
+            self.count_without_reference();
+            return true;
+        }
+        let mic_index = (self.mic_in - self.backlog.len() as u64) as f64;
+        let want = mic_index + offset + LEAD;
+        let drift = self.ref_taken as f64 - want;
+        if drift < -REALIGN_TOLERANCE || self.ref_taken == 0 {
+            // The reference is behind: skip what is past.
+            let skip = (want - self.ref_taken as f64).max(0.0) as usize;
+            let skipped = self.reference.ring.skip(skip);
+            self.ref_taken += skipped as u64;
+            self.stats
+                .realigned_samples
+                .fetch_add(skipped as u64, Ordering::Relaxed);
+        } else if drift > REALIGN_TOLERANCE {
+            // The reference is ahead: hold it back with silence.
+            let frames = (drift as usize / FRAME).max(1) as u64;
+            self.stats
+                .realigned_samples
+                .fetch_add(frames * FRAME as u64, Ordering::Relaxed);
+            self.hold = frames - 1;
+            self.ref_frame.fill(0.0);
+            self.count_without_reference();
+            return true;
+        }
+        if self.reference.ring.occupied_len() < FRAME {
+            if overdue && self.reference.ring.occupied_len() > 0 {
+                // Keep the ring's index honest: the partial is dropped.
+                let n = self.reference.ring.occupied_len();
+                self.ref_taken += self.reference.ring.skip(n) as u64;
+            }
+            return false;
+        }
+        let got = self.reference.ring.pop_slice(&mut self.ref_frame);
+        self.ref_taken += got as u64;
+        true
+    }
+
+    fn count_without_reference(&self) {
+        self.stats
+            .frames_without_reference
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn account(&mut self) {
+        let stats = &self.stats;
+        stats.frames.fetch_add(1, Ordering::Relaxed);
+        let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        let ref_energy = energy(&self.ref_frame);
+        let ref_rms = (ref_energy / FRAME as f64).sqrt() as f32;
+        if ref_rms > FAR_ACTIVE_RMS {
+            stats.far_frames.fetch_add(1, Ordering::Relaxed);
+            // ERLE is measured where the microphone holds the echo alone.
+            // Those frames sit at the bottom of the mic-to-reference level
+            // ratio (the echo path's loss); local speech over the far end
+            // (double talk) lifts it. A running 20th percentile of the ratio
+            // tracks the loss; frames within 6 dB of it count.
+            let mic_energy = energy(&self.mic_frame);
+            let ratio_db = 10.0 * (mic_energy.max(1e-12) / ref_energy).log10();
+            let q = self.echo_ratio_db.get_or_insert(ratio_db);
+            // Steps of 0.2 dB down, 0.05 dB up: settles where 20% lie below.
+            *q += if ratio_db < *q { -0.2 } else { 0.05 };
+            if ratio_db <= *q + 6.0 {
+                stats.add_echo_frame(mic_energy, energy(&self.out_frame));
+            }
+        }
+        self.frames_since_stats += 1;
+        if self.frames_since_stats >= 100 {
+            self.frames_since_stats = 0;
+            let aec = self.apm.statistics();
+            if let Some(d) = aec.delay_ms {
+                stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// CPU time of the calling thread, ns (not wall time: a preempted pump
+/// would otherwise count other processes' work as echo handling).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
