@@ -123,7 +123,7 @@ pub struct Args {
     /// (the loopback is the reference) and drop mic utterances that repeat
     /// the loopback's words of the same moment. Off for headphones, or to
     /// keep the raw microphone.
-    #[arg(long, value_enum, default_value_t = EchoChoice::On, value_name = "on|off")]
+    #[arg(long, value_enum, default_value_t = EchoChoice::Off, value_name = "on|off")]
     pub echo: EchoChoice,
     /// Play a bundled clip into the speaker and transcribe it as loopback;
     /// starts a private sound server if none is running.
