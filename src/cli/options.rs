@@ -213,6 +213,30 @@ impl Output {
     }
 }
 
+/// Refuses an output file that is one of the inputs (the same file, by
+/// device and inode, whatever the path spelling or links), before anything
+/// is opened for writing. An output that does not exist yet is no input.
+pub fn check_output_not_input(output: Option<&Path>, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(meta) = std::fs::metadata(input) {
+            if meta.dev() == out.dev() && meta.ino() == out.ino() {
+                return Err(crate::transcript::WriteError::IsInput {
+                    path: output.to_path_buf(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks every input file exists and is a file before any work, so a typo
 /// fails fast with the file's name.
 pub fn check_inputs(files: &[PathBuf]) -> anyhow::Result<()> {
