@@ -196,3 +196,54 @@ fn notes_given_as_output_are_refused_with_exit_5() {
     assert!(stderr.contains("left untouched"), "{stderr}");
     assert_eq!(fs::read_to_string(&notes).unwrap(), mine);
 }
+
+/// Every truncation of a file hark wrote (a crash can stop a write at any
+/// byte) is recognised as its own format, cut back exactly to the last
+/// whole record, and never called foreign; a line of the user's own among
+/// the records makes the file foreign instead of being cut.
+#[test]
+fn every_truncation_of_a_hark_file_cuts_to_the_last_whole_record() {
+    use hark::event::EventKind;
+    use hark::transcript::{scan, Formatter};
+    let mut events: Vec<Event> = (0..6).map(event).collect();
+    events[2].kind = EventKind::Gap;
+    events[4].text = "héllo --> <b> & \"quotes\"".into();
+    for format in Format::ALL {
+        let mut f = Formatter::new(format);
+        let mut text = String::new();
+        f.header(&mut text);
+        let mut ends = vec![text.len()];
+        for e in &events {
+            f.event(e, &mut text);
+            ends.push(text.len());
+        }
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let s = scan(format, &bytes[..cut]);
+            assert_eq!(s.foreign, None, "{format} cut at {cut}");
+            let whole = ends
+                .iter()
+                .copied()
+                .filter(|&e| e <= cut)
+                .max()
+                .unwrap_or(0);
+            let kept = s.whole_len;
+            // Either cut to the last whole record, or (a subtitle cue that
+            // only lacks its final newline) kept whole and completed.
+            let completed = !s.complete_with.is_empty() && kept == cut;
+            assert!(
+                kept == whole || completed || (cut < ends[0] && kept == 0),
+                "{format} cut at {cut}: kept {kept}, last whole record ends at {whole}"
+            );
+        }
+        let mut bad = bytes[..ends[1]].to_vec();
+        bad.extend_from_slice(b"my own notes");
+        bad.extend_from_slice(format.record_terminator().as_bytes());
+        bad.extend_from_slice(&bytes[ends[1]..]);
+        assert!(
+            scan(format, &bad).foreign.is_some(),
+            "{format}: {:?}",
+            String::from_utf8_lossy(&bad)
+        );
+    }
+}
