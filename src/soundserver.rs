@@ -84,7 +84,11 @@ impl SoundServer {
             move |source| SoundServerError::Io { path, source }
         };
         for sub in ["runtime", "config", "home"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(io_err(&dir.join(sub)))?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir.join(sub))
+                .map_err(io_err(&dir.join(sub)))?;
         }
         std::fs::write(&script, server_script(&dir)).map_err(io_err(&script))?;
         // The server accepts anyone (auth-anonymous), but the protocol still
@@ -111,6 +115,7 @@ impl SoundServer {
             .stdout(log)
             .stderr(log_err);
         apply_env(&mut command, &dir);
+        die_with_this_process(&mut command);
         let daemon = command
             .spawn()
             .map_err(|source| SoundServerError::Missing {
@@ -188,6 +193,7 @@ impl SoundServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         apply_env(&mut command, &self.dir);
+        die_with_this_process(&mut command);
         command.spawn().map_err(|source| SoundServerError::Missing {
             program: "paplay".to_owned(),
             source,
@@ -283,18 +289,52 @@ fn apply_env(command: &mut Command, dir: &Path) {
     }
 }
 
+/// The server's directory: a new one (never one that exists), mode 0700, so
+/// only this user reaches its socket (the server itself lets in any client
+/// that can connect: `auth-anonymous=1`).
 fn make_temp_dir() -> Result<PathBuf, SoundServerError> {
+    use std::os::unix::fs::DirBuilderExt;
     let base = std::env::temp_dir();
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let dir = base.join(format!("hark-pulse-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| SoundServerError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| SoundServerError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     Ok(dir)
+}
+
+/// Children started from the main thread die with this process, even after
+/// `kill -9` (Linux's parent-death signal: SIGTERM when the process ends).
+/// The signal follows the thread that forked, so from any other thread (a
+/// test harness's) nothing is set: the child would die with that thread.
+fn die_with_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid and gettid have no preconditions and cannot fail.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    if pid != tid {
+        return;
+    }
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl.
+            if libc::getppid() != pid {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
 }
 
 fn server_script(dir: &Path) -> String {

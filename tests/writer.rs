@@ -5,7 +5,8 @@
 //! was sent.
 //!
 //! Tests that need `mount` (root with CAP_SYS_ADMIN) detect when it is
-//! refused and then rely on the file-size limit, or say they skipped.
+//! refused and then rely on the file-size limit, or say they skipped; under
+//! `CI=true` a refused mount fails the test instead ([`skip`]).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -107,6 +108,15 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
+}
+
+/// Says a test skipped itself because `mount` was refused, or, under
+/// `CI=true`, fails it: a CI run must exercise every path.
+fn skip(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}, and CI=true: a CI machine must allow mount (run as root)");
+    }
+    eprintln!("{why}, skipped");
 }
 
 fn wait_for(mut done: impl FnMut() -> bool) {
@@ -271,7 +281,7 @@ fn bad_paths_fail_before_start_naming_the_path() {
                 "{err}"
             );
         }
-        _ => eprintln!("read-only target: mount refused here, skipped"),
+        _ => skip("read-only target: mount refused here"),
     }
 }
 
@@ -305,7 +315,7 @@ fn check_full_disk(primary: &Path, emergency_files: &[PathBuf], configured: Opti
 fn full_tmpfs_falls_back_to_the_emergency_file() {
     let disk = tempfile::tempdir().unwrap();
     let Some(_mount) = Mount::tmpfs(disk.path(), "64k") else {
-        eprintln!("full disk: mount refused here; the file-size limit test covers the ladder");
+        skip("full disk: mount refused here (the file-size limit test covers the ladder)");
         return;
     };
     let elsewhere = tempfile::tempdir().unwrap();
@@ -325,13 +335,15 @@ fn read_only_emergency_is_skipped_for_the_next_one() {
         Mount::tmpfs(disk.path(), "64k"),
         Mount::tmpfs(ro.path(), "64k"),
     ) else {
-        eprintln!("read-only emergency: mount refused here, skipped");
+        skip("read-only emergency: mount refused here");
         return;
     };
     assert!(ro_mount.remount_ro());
     let primary = disk.path().join("t.jsonl");
     let beside = disk.path().join("t.emergency.jsonl");
-    let temp = std::env::temp_dir().join(format!("hark-{}-t.emergency.jsonl", std::process::id()));
+    let temp = hark::transcript::private_temp_dir()
+        .unwrap()
+        .join(format!("hark-{}-t.emergency.jsonl", std::process::id()));
     let _ = fs::remove_file(&temp);
     check_full_disk(
         &primary,

@@ -5,6 +5,8 @@
 //! PCM name. `--device` takes such a name, or a unique substring of a name
 //! or description (case-insensitive).
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use cpal::traits::{DeviceTrait, HostTrait};
 
 use super::error::DeviceError;
@@ -59,31 +61,62 @@ pub fn parse_host(name: &str) -> Result<cpal::HostId, DeviceError> {
 /// (PulseAudio or PipeWire's pulse server) when a server is reachable, else
 /// ALSA; elsewhere the platform default.
 ///
+/// Hosts are opened once per process and shared: a PulseAudio host is a
+/// client connection with a reactor thread that never ends once opened
+/// (cpal 0.18), so opening one per device reopen leaked a client, a thread
+/// and a socket each time (the server refuses clients past 64, desktop-wide).
+/// A shared host whose connection broke (it can no longer list devices) is
+/// replaced.
+///
 /// Not real-time safe.
-pub fn open_host(choice: Option<cpal::HostId>) -> Result<cpal::Host, DeviceError> {
+pub fn open_host(choice: Option<cpal::HostId>) -> Result<Arc<cpal::Host>, DeviceError> {
     let id = match choice {
         Some(id) => id,
         None => return Ok(auto_host()),
     };
-    cpal::host_from_id(id).map_err(|e| DeviceError::NoSoundServer {
+    shared_host(id).map_err(|e| DeviceError::NoSoundServer {
         host: id.name().to_owned(),
         detail: e.to_string(),
     })
 }
 
+/// The hosts opened so far, one per id.
+fn hosts() -> MutexGuard<'static, Vec<Arc<cpal::Host>>> {
+    static HOSTS: Mutex<Vec<Arc<cpal::Host>>> = Mutex::new(Vec::new());
+    HOSTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The shared host `id`, opened if there is none or its connection broke.
+fn shared_host(id: cpal::HostId) -> Result<Arc<cpal::Host>, cpal::Error> {
+    use cpal::traits::HostTrait as _;
+    let mut hosts = hosts();
+    if let Some(at) = hosts.iter().position(|h| h.id() == id) {
+        if hosts[at].devices().is_ok() {
+            return Ok(hosts[at].clone());
+        }
+        hosts.remove(at);
+    }
+    let host = Arc::new(cpal::host_from_id(id)?);
+    hosts.push(host.clone());
+    Ok(host)
+}
+
 #[cfg(target_os = "linux")]
-fn auto_host() -> cpal::Host {
+fn auto_host() -> Arc<cpal::Host> {
     if cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
-        if let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) {
+        if let Ok(host) = shared_host(cpal::HostId::PulseAudio) {
             return host;
         }
     }
-    cpal::default_host()
+    shared_host(cpal::HostId::Alsa).unwrap_or_else(|_| Arc::new(cpal::default_host()))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn auto_host() -> cpal::Host {
-    cpal::default_host()
+fn auto_host() -> Arc<cpal::Host> {
+    let id = cpal::default_host().id();
+    shared_host(id).unwrap_or_else(|_| Arc::new(cpal::default_host()))
 }
 
 /// The name of a device (its host identifier), or its description.

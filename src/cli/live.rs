@@ -96,7 +96,7 @@ pub struct Args {
     pub model: Option<PathBuf>,
     /// Whisper threads per source; default: the cores shared among the
     /// sources (1 each with both sources on 2 cores), at most 4.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::options::parse_threads)]
     pub threads: Option<usize>,
     /// Transcript format, for stdout and -o.
     #[arg(long, value_enum)]
@@ -109,7 +109,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE.wav")]
     pub record: Option<PathBuf>,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = super::options::parse_seconds)]
     pub duration: Option<f64>,
     /// Write partial hypotheses into the transcript (txt and jsonl only).
     #[arg(long)]

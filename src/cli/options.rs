@@ -31,10 +31,40 @@ pub struct ModelArgs {
 /// The most threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
 
-fn parse_threads(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from 1 to {MAX_THREADS}")),
+/// `--threads`: a whole number from 1 to [`MAX_THREADS`].
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    whole_in(text, 1, MAX_THREADS as u64).map(|n| n as usize)
+}
+
+/// The longest `--duration` accepted, and the largest time bound: one year.
+pub const MAX_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
+
+/// A whole number from `min` to `max`, or a message saying so.
+pub fn whole_in(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{text}': expected a whole number from {min} to {max}"
+        )),
+    }
+}
+
+/// A finite number from `min` to `max`, or a message saying so.
+pub fn number_in(text: &str, min: f64, max: f64) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+        _ => Err(format!("'{text}': expected a number from {min} to {max}")),
+    }
+}
+
+/// A number of seconds above zero, at most [`MAX_SECONDS`] (a year): any
+/// such value converts to a `Duration` without overflow.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    match number_in(text, 0.0, MAX_SECONDS) {
+        Ok(x) if x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{text}': expected seconds above 0, at most {MAX_SECONDS} (a year)"
+        )),
     }
 }
 
@@ -211,6 +241,30 @@ impl Output {
             }
         }
     }
+}
+
+/// Refuses an output file that is one of the inputs (the same file, by
+/// device and inode, whatever the path spelling or links), before anything
+/// is opened for writing. An output that does not exist yet is no input.
+pub fn check_output_not_input(output: Option<&Path>, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(meta) = std::fs::metadata(input) {
+            if meta.dev() == out.dev() && meta.ino() == out.ino() {
+                return Err(crate::transcript::WriteError::IsInput {
+                    path: output.to_path_buf(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks every input file exists and is a file before any work, so a typo

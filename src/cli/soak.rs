@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::options::{number_in, parse_threads, whole_in, MAX_SECONDS, MAX_THREADS};
+
 use anyhow::Context as _;
 
 use crate::capture::SourceKind;
@@ -28,7 +30,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "loopback")]
     pub source: SoakSource,
     /// Busy threads competing for the CPU.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = |s: &str| whole_in(s, 0, MAX_THREADS as u64).map(|n| n as usize))]
     pub stress: usize,
     /// Remove and restore the device(s) mid-run.
     #[arg(long)]
@@ -47,7 +49,7 @@ pub struct Args {
     /// each other, so when the cores are oversubscribed a 2-thread decode is
     /// several times slower than a 1-thread one (measured on 2 cores under
     /// load: a 5 s window took 6.6 s with 2 threads, 0.9 s with 1).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Serve Prometheus metrics during the run at this loopback address
     /// (e.g. 127.0.0.1:9187).
@@ -58,25 +60,25 @@ pub struct Args {
     #[arg(long, hide = true)]
     pub crash_child: Option<PathBuf>,
     /// Bound: word error rate over the phrases heard.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = |s: &str| number_in(s, 0.0, 100.0))]
     pub max_wer: f64,
     /// Bound: 95th percentile of final latency, seconds.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = |s: &str| number_in(s, 0.0, MAX_SECONDS))]
     pub max_latency_p95: f64,
     /// Bound: resident memory, MB.
-    #[arg(long, default_value_t = 400.0)]
+    #[arg(long, default_value_t = 400.0, value_parser = |s: &str| number_in(s, 0.0, 1.0e9))]
     pub max_rss_mb: f64,
     /// Bound: samples lost (ring overflow, never pumped).
     #[arg(long, default_value_t = 0)]
     pub max_lost_samples: u64,
     /// Bound: wall time not covered by audio or gap fill, ms.
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, value_parser = |s: &str| number_in(s, 0.0, MAX_SECONDS * 1000.0))]
     pub max_unaccounted_ms: f64,
     /// Bound: seconds from a device's return to capturing from it.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = |s: &str| number_in(s, 0.0, MAX_SECONDS))]
     pub max_recovery: f64,
     /// Bound: RSS growth, MB per hour (runs of 10 min or more).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = |s: &str| number_in(s, 0.0, 1.0e9))]
     pub max_rss_growth: f64,
 }
 
@@ -95,8 +97,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("'{text}': unit must be s, m or h")),
     };
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(format!("'{text}': the duration must be positive"));
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_SECONDS) {
+        return Err(format!(
+            "'{text}': the duration must be above 0 and at most {MAX_SECONDS} s (a year)"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

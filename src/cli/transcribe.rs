@@ -38,7 +38,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     options::check_inputs(&args.files)?;
+    options::check_output_not_input(args.output.output.as_deref(), &args.files)?;
     let model_path = args.model.resolve()?;
+    // Open the output before loading the model: a bad or foreign -o file
+    // fails first, with nothing else done.
+    let mut out = args.output.open_with(args.realtime)?;
     let model = Model::load(&model_path)
         .with_context(|| format!("loading model {}", model_path.display()))?;
     tracing::info!(
@@ -47,11 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model.load_time().as_secs_f64() * 1000.0
     );
     if args.realtime {
-        let mut out = args.output.open_with(true)?;
         super::realtime::run(&args.files, &model, args.model.threads, &mut out)?;
         return out.finish();
     }
-    let mut out = args.output.open()?;
     let mut decoder = model.decoder(args.model.threads)?;
     for file in &args.files {
         let audio = wav::read_16k_mono(file)?;

@@ -98,7 +98,9 @@ impl Ct2Model {
         Self::parse(path, &bytes)
     }
 
-    fn parse(path: &Path, bytes: &[u8]) -> Result<Ct2Model, ModelError> {
+    /// Parses the bytes of a `model.bin` read from `path` (named in errors).
+    /// Every size is checked against the bytes there before use.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Ct2Model, ModelError> {
         let mut r = Reader {
             path,
             bytes,
@@ -137,8 +139,10 @@ impl Ct2Model {
                 dtype: format!("code {code}"),
             })?;
             let byte_count = r.u32(&format!("byte count of {name}"))? as usize;
-            let elements: usize = shape.iter().product();
-            if elements.checked_mul(dtype.size_bytes()) != Some(byte_count) {
+            let bytes_needed = shape
+                .iter()
+                .try_fold(dtype.size_bytes(), |acc, &dim| acc.checked_mul(dim));
+            if bytes_needed != Some(byte_count) {
                 return Err(r.invalid(format!(
                     "variable {name:?} has shape {shape:?} of {} but {byte_count} bytes",
                     dtype.name()

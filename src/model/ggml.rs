@@ -31,12 +31,6 @@ pub const MEL_BINS: usize = 1 + mel::N_FFT / 2;
 /// The English-only vocabulary size; multilingual models have one or two more.
 const MIN_N_VOCAB: i32 = 51_864;
 const MAX_N_VOCAB: i32 = 60_000;
-/// Generous bounds on the other hyperparameters (large-v3: 1500, 1280, 20, 32, 448, 128).
-const MAX_CTX: i32 = 16_384;
-const MAX_STATE: i32 = 16_384;
-const MAX_HEADS: i32 = 256;
-const MAX_LAYERS: i32 = 256;
-const MAX_MELS: i32 = 512;
 /// Longest token and tensor name accepted.
 const MAX_TOKEN_BYTES: u32 = 1024;
 const MAX_NAME_BYTES: i32 = 256;
@@ -116,34 +110,73 @@ impl Hparams {
         TensorType::from_raw(ggml_type as i32)
     }
 
-    /// Checks the values whisper.cpp relies on without checking them itself.
+    /// Checks the hyperparameters against the shapes real Whisper models
+    /// have ([`WHISPER_SIZES`], [`AUDIO_CTX`], [`TEXT_CTX`], 80 or 128 mels,
+    /// heads of [`HEAD_SIZE`]): whisper.cpp checks none of them, and a model
+    /// with other shapes loads but fails every decode (or aborts). The error
+    /// names the field.
     pub(crate) fn check(&self) -> Result<(), String> {
-        let ranges = [
-            ("n_vocab", self.n_vocab, MIN_N_VOCAB, MAX_N_VOCAB),
-            ("n_audio_ctx", self.n_audio_ctx, 1, MAX_CTX),
-            ("n_audio_state", self.n_audio_state, 1, MAX_STATE),
-            ("n_audio_head", self.n_audio_head, 1, MAX_HEADS),
-            ("n_audio_layer", self.n_audio_layer, 1, MAX_LAYERS),
-            ("n_text_ctx", self.n_text_ctx, 1, MAX_CTX),
-            ("n_text_state", self.n_text_state, 1, MAX_STATE),
-            ("n_text_head", self.n_text_head, 1, MAX_HEADS),
-            ("n_text_layer", self.n_text_layer, 1, MAX_LAYERS),
-            ("n_mels", self.n_mels, 1, MAX_MELS),
+        if !(MIN_N_VOCAB..=MAX_N_VOCAB).contains(&self.n_vocab) {
+            return Err(format!(
+                "n_vocab = {} is outside {MIN_N_VOCAB}..={MAX_N_VOCAB}",
+                self.n_vocab
+            ));
+        }
+        let exact = [
+            ("n_audio_ctx", self.n_audio_ctx, AUDIO_CTX),
+            ("n_text_ctx", self.n_text_ctx, TEXT_CTX),
         ];
-        for (name, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(format!("{name} = {value} is outside {min}..={max}"));
+        for (name, value, want) in exact {
+            if value != want {
+                return Err(format!(
+                    "{name} = {value}, but every Whisper model has {want}"
+                ));
             }
         }
+        if !N_MELS.contains(&self.n_mels) {
+            return Err(format!(
+                "n_mels = {}, but Whisper models have 80 or 128",
+                self.n_mels
+            ));
+        }
+        let Some(size) = WHISPER_SIZES.iter().find(|s| s.state == self.n_audio_state) else {
+            let known: Vec<String> = WHISPER_SIZES.iter().map(|s| s.state.to_string()).collect();
+            return Err(format!(
+                "n_audio_state = {} is no Whisper size (known: {})",
+                self.n_audio_state,
+                known.join(", ")
+            ));
+        };
         if self.n_text_state != self.n_audio_state {
             return Err(format!(
-                "n_text_state {} differs from n_audio_state {}",
+                "n_text_state = {} differs from n_audio_state = {}",
                 self.n_text_state, self.n_audio_state
             ));
         }
-        if self.n_audio_state % self.n_audio_head != 0 || self.n_text_state % self.n_text_head != 0
-        {
-            return Err("state size is not a multiple of the head count".into());
+        for (name, heads) in [
+            ("n_audio_head", self.n_audio_head),
+            ("n_text_head", self.n_text_head),
+        ] {
+            if heads * HEAD_SIZE != self.n_audio_state {
+                return Err(format!(
+                    "{name} = {heads}: heads of {HEAD_SIZE} need {} for state {}",
+                    self.n_audio_state / HEAD_SIZE,
+                    self.n_audio_state
+                ));
+            }
+        }
+        if self.n_audio_layer != size.layers {
+            return Err(format!(
+                "n_audio_layer = {}, but the {} size has {}",
+                self.n_audio_layer, size.name, size.layers
+            ));
+        }
+        // Distilled and turbo models keep the encoder and shrink the decoder.
+        if self.n_text_layer != size.layers && !DISTILLED_TEXT_LAYERS.contains(&self.n_text_layer) {
+            return Err(format!(
+                "n_text_layer = {}, but the {} size has {} (or {:?} when distilled)",
+                self.n_text_layer, size.name, size.layers, DISTILLED_TEXT_LAYERS
+            ));
         }
         if self.weight_type().is_none() {
             return Err(format!("unsupported ftype {}", self.ftype));
@@ -151,6 +184,54 @@ impl Hparams {
         Ok(())
     }
 }
+
+/// One Whisper model size: its state width and layer count.
+#[derive(Debug, Clone, Copy)]
+pub struct WhisperSize {
+    pub name: &'static str,
+    pub state: i32,
+    pub layers: i32,
+}
+
+/// The sizes of every released Whisper model (tiny to large-v3).
+pub const WHISPER_SIZES: [WhisperSize; 5] = [
+    WhisperSize {
+        name: "tiny",
+        state: 384,
+        layers: 4,
+    },
+    WhisperSize {
+        name: "base",
+        state: 512,
+        layers: 6,
+    },
+    WhisperSize {
+        name: "small",
+        state: 768,
+        layers: 12,
+    },
+    WhisperSize {
+        name: "medium",
+        state: 1024,
+        layers: 24,
+    },
+    WhisperSize {
+        name: "large",
+        state: 1280,
+        layers: 32,
+    },
+];
+/// Encoder positions: 30 s of audio at 50 frames a second.
+pub const AUDIO_CTX: i32 = 1500;
+/// Decoder positions.
+pub const TEXT_CTX: i32 = 448;
+/// Mel bands: 80, or 128 for large-v3.
+pub const N_MELS: [i32; 2] = [80, 128];
+/// Every Whisper attention head is 64 wide.
+pub const HEAD_SIZE: i32 = 64;
+/// Decoder layer counts of distilled models (distil-whisper: 2; turbo and
+/// distil-small: 4).
+pub const DISTILLED_TEXT_LAYERS: [i32; 2] = [2, 4];
 
 /// A ggml tensor element type that has a fixed block layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -98,7 +98,14 @@ impl Manifest {
 
     fn check(&self) -> Result<(), ModelError> {
         self.entry(&self.default)?;
+        for (name, package) in &self.package {
+            for (field, value) in [("wheel", &package.wheel), ("ct2_dir", &package.ct2_dir)] {
+                self.inside(&format!("package {name}: {field}"), value)?;
+            }
+        }
         for entry in &self.model {
+            self.inside(&format!("model {}: file", entry.name), &entry.file)?;
+            self.chain_ends(entry)?;
             match (&entry.import, &entry.quantize_from, &entry.quantize_type) {
                 (Some(package), None, None) => {
                     self.package(package)?;
@@ -115,6 +122,44 @@ impl Manifest {
                 )))
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A path the manifest names must stay inside the models folder: relative,
+    /// no `..`, not empty.
+    fn inside(&self, what: &str, value: &str) -> Result<(), ModelError> {
+        use std::path::Component;
+        let path = Path::new(value);
+        let ok = !value.is_empty()
+            && path
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.error(format!(
+                "{what} = {value:?} is not a plain path inside the models folder"
+            )))
+        }
+    }
+
+    /// `quantize_from` links must end at an imported model: a model quantized
+    /// from itself, or a loop of them, is refused (installing it would
+    /// recurse forever).
+    fn chain_ends(&self, entry: &ModelEntry) -> Result<(), ModelError> {
+        let mut seen = vec![entry.name.as_str()];
+        let mut at = entry;
+        while let Some(from) = &at.quantize_from {
+            if seen.contains(&from.as_str()) {
+                return Err(self.error(format!(
+                    "model {} is quantized from itself ({} -> {from})",
+                    entry.name,
+                    seen.join(" -> ")
+                )));
+            }
+            seen.push(from);
+            at = self.entry(from)?;
         }
         Ok(())
     }

@@ -42,42 +42,69 @@ pub fn read_tokens(path: &Path) -> Result<Vec<Vec<u8>>, ModelError> {
         path: path.to_path_buf(),
         reason,
     };
+    let len = std::fs::metadata(path)
+        .map_err(|e| ModelError::io(path, e))?
+        .len();
+    if len > MAX_TOKENIZER_BYTES {
+        return Err(invalid(format!(
+            "{len} bytes; a Whisper tokenizer.json is at most {MAX_TOKENIZER_BYTES}"
+        )));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    tokens_from_json(&text).map_err(invalid)
+}
+
+/// Largest `tokenizer.json` read (Whisper's are about 2 MB).
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+/// Most ordinary tokens accepted: the id of `<|endoftext|>` (50256 in every
+/// Whisper vocabulary) may be no higher, nor above the vocabulary's size.
+pub const MAX_ORDINARY_TOKENS: usize = 60_000;
+
+/// The ordinary tokens of a `tokenizer.json` text, index = token id; the
+/// error says what is wrong. Nothing is sized from the file before it is
+/// checked against the vocabulary it holds.
+pub fn tokens_from_json(text: &str) -> Result<Vec<Vec<u8>>, String> {
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let vocab = json
         .pointer("/model/vocab")
         .and_then(serde_json::Value::as_object)
-        .ok_or_else(|| invalid("no model.vocab object (not a BPE tokenizer)".into()))?;
+        .ok_or_else(|| "no model.vocab object (not a BPE tokenizer)".to_string())?;
     let end_of_text = vocab
         .get(END_OF_TEXT)
         .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| invalid(format!("model.vocab has no {END_OF_TEXT} token")))?
-        as usize;
+        .ok_or_else(|| format!("model.vocab has no {END_OF_TEXT} token"))?;
+    if end_of_text > vocab.len() as u64 || end_of_text > MAX_ORDINARY_TOKENS as u64 {
+        return Err(format!(
+            "{END_OF_TEXT} has id {end_of_text}, beyond the {} tokens of model.vocab              (at most {MAX_ORDINARY_TOKENS})",
+            vocab.len()
+        ));
+    }
+    let end_of_text = end_of_text as usize;
 
     let to_byte = unicode_to_byte();
     let mut tokens: Vec<Option<Vec<u8>>> = vec![None; end_of_text];
     for (text, id) in vocab {
         let id = id
             .as_u64()
-            .ok_or_else(|| invalid(format!("token {text:?} has a non-integer id")))?
-            as usize;
-        if id >= end_of_text {
+            .ok_or_else(|| format!("token {text:?} has a non-integer id"))?;
+        if id >= end_of_text as u64 {
             continue;
         }
+        let id = id as usize;
         let bytes = text
             .chars()
             .map(|c| to_byte.get(&c).copied())
             .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| invalid(format!("token {text:?} is not byte-level BPE")))?;
+            .ok_or_else(|| format!("token {text:?} is not byte-level BPE"))?;
         if tokens[id].replace(bytes).is_some() {
-            return Err(invalid(format!("token id {id} appears twice")));
+            return Err(format!("token id {id} appears twice"));
         }
     }
     tokens
         .into_iter()
         .enumerate()
-        .map(|(id, token)| token.ok_or_else(|| invalid(format!("token id {id} is missing"))))
+        .map(|(id, token)| token.ok_or_else(|| format!("token id {id} is missing")))
         .collect()
 }
 

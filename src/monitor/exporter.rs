@@ -1,11 +1,12 @@
 //! The Prometheus exporter: a registry of gauges updated from each
 //! [`Sample`], served as text on a loopback HTTP listener.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -252,11 +253,25 @@ impl Metrics {
     }
 }
 
-/// A running metrics listener; dropping it stops it.
+/// Connections served at once (one thread each); the listener itself is one
+/// more thread.
+pub const WORKERS: usize = 2;
+/// Accepted connections waiting for a worker; past this a new connection is
+/// closed at once, so idle clients cannot pile up threads, sockets or memory.
+pub const QUEUE: usize = 16;
+/// Longest request head read (request line and headers); a longer one gets
+/// 431 and the connection is closed.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// A request must arrive whole within this, and the response be taken within
+/// this again; then the connection is closed. Bounds shutdown too.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A running metrics listener; dropping it stops it (within about
+/// [`IO_TIMEOUT`] twice, whatever the clients do).
 pub struct MetricsServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl MetricsServer {
@@ -269,14 +284,15 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
 /// Serves `metrics` as Prometheus text on `addr` (loopback only; port 0
-/// picks a free port) at any path, from its own thread.
+/// picks a free port) at any path: one listener thread and [`WORKERS`]
+/// workers, one request per connection, bounded as the constants above say.
 pub fn serve(
     addr: SocketAddr,
     metrics: Arc<Mutex<Metrics>>,
@@ -284,42 +300,112 @@ pub fn serve(
     if !addr.ip().is_loopback() {
         return Err(ExporterError::NotLoopback { addr });
     }
-    let server = tiny_http::Server::http(addr).map_err(|e| ExporterError::Bind {
+    let bind_err = |e: std::io::Error| ExporterError::Bind {
         addr,
         detail: e.to_string(),
-    })?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| ExporterError::Bind {
-            addr,
-            detail: "not an IP listener".to_owned(),
-        })?;
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
     let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = crossbeam_channel::bounded::<TcpStream>(QUEUE);
+    let mut threads = Vec::new();
+    for n in 0..WORKERS {
+        let (rx, worker_stop, metrics) = (rx.clone(), Arc::clone(&stop), Arc::clone(&metrics));
+        let worker = std::thread::Builder::new()
+            .name(format!("hark-metrics-{n}"))
+            .spawn(move || {
+                while !worker_stop.load(Ordering::Acquire) {
+                    if let Ok(stream) = rx.recv_timeout(POLL_INTERVAL) {
+                        if let Err(e) = respond(stream, &metrics) {
+                            tracing::debug!("metrics connection: {e}");
+                        }
+                    }
+                }
+            });
+        match worker {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                stop.store(true, Ordering::Release);
+                return Err(ExporterError::Thread(e));
+            }
+        }
+    }
     let thread_stop = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
+    let accept = std::thread::Builder::new()
         .name("hark-metrics".into())
         .spawn(move || {
             while !thread_stop.load(Ordering::Acquire) {
-                let Ok(Some(request)) = server.recv_timeout(POLL_INTERVAL) else {
-                    continue;
-                };
-                let body = metrics.lock().map(|m| m.encode()).unwrap_or_default();
-                let header = tiny_http::Header::from_bytes(
-                    "Content-Type",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-                .expect("a valid static header");
-                let response = tiny_http::Response::from_string(body).with_header(header);
-                if let Err(e) = request.respond(response) {
-                    tracing::debug!("metrics response failed: {e}");
+                match listener.accept() {
+                    // A full queue drops (closes) the connection at once.
+                    Ok((stream, _)) => drop(tx.try_send(stream)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(POLL_INTERVAL)
+                    }
+                    Err(e) => {
+                        tracing::debug!("metrics accept: {e}");
+                        std::thread::sleep(POLL_INTERVAL)
+                    }
                 }
             }
-        })
-        .map_err(ExporterError::Thread)?;
+        });
+    match accept {
+        Ok(handle) => threads.push(handle),
+        Err(e) => {
+            stop.store(true, Ordering::Release);
+            return Err(ExporterError::Thread(e));
+        }
+    }
     Ok(MetricsServer {
         addr: bound,
         stop,
-        thread: Some(thread),
+        threads,
     })
+}
+
+/// Reads one request head (bounded in size and time) and answers it with
+/// the metrics, or 431 / 400; the connection is then closed.
+fn respond(mut stream: TcpStream, metrics: &Mutex<Metrics>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let status = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(()); // too slow: just close
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        head.extend_from_slice(&buf[..n]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            break if head.starts_with(b"GET ") || head.starts_with(b"HEAD ") {
+                "200 OK"
+            } else {
+                "400 Bad Request"
+            };
+        }
+        if head.len() > MAX_HEADER_BYTES {
+            break "431 Request Header Fields Too Large";
+        }
+    };
+    let body = if status.starts_with("200") {
+        metrics.lock().map(|m| m.encode()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes())?;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(())
 }

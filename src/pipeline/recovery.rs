@@ -135,7 +135,7 @@ pub struct DeviceFeed {
     /// each cpal PulseAudio host holds a server connection and a thread that
     /// outlive it, so a new host per check leaked one of each per second
     /// until the server refused clients (found by a 30-minute soak).
-    presence_host: Option<cpal::Host>,
+    presence_host: Option<std::sync::Arc<cpal::Host>>,
 }
 
 impl DeviceFeed {

@@ -29,12 +29,15 @@ pub enum WriteError {
         source: std::io::Error,
     },
     /// The existing file is not in the format asked for.
-    #[error("existing transcript file {path} is not a {format} file: {reason}")]
+    #[error("existing file {path} is not a {format} transcript ({reason}); it was left untouched")]
     WrongFormat {
         path: PathBuf,
         format: Format,
-        reason: &'static str,
+        reason: String,
     },
+    /// The output file is one of the inputs: writing it would destroy them.
+    #[error("transcript file {path} is also an input; refusing to write over it")]
+    IsInput { path: PathBuf },
     /// The writer thread could not be started.
     #[error("cannot start the transcript writer thread: {0}")]
     Thread(#[source] std::io::Error),

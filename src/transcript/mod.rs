@@ -14,7 +14,13 @@
 //! past a torn one. After `kill -9` the file holds whole records up to the
 //! last flush, plus possibly some of the next batch; a crash mid-write can
 //! leave a torn last record, which the next [`Writer::spawn`] on the same file
-//! cuts back (and logs). Appending then continues cleanly: SRT numbering goes
+//! cuts back (and logs). Only a file made of this format's records is ever
+//! cut, and only the bytes after its last whole record that look like the
+//! start of one: any other file (notes, a WAV, a transcript in another
+//! format) is refused with [`WriteError::WrongFormat`] and left untouched. A
+//! last record that is whole but lacks (part of) its terminator (a subtitle
+//! file from another tool ending in one newline) is completed, not cut.
+//! Files hark creates have mode 0600 ([`FILE_MODE`]): transcripts are private. Appending then continues cleanly: SRT numbering goes
 //! on from the last cue in the file, a VTT header is written only into an
 //! empty file, JSONL stays one object per line. At most one flush interval of
 //! text is lost.
@@ -30,7 +36,9 @@
 //!    rest of the session and the writer goes to **emergency** mode: records
 //!    go, each synced on its own, to the first emergency file that works: the
 //!    configured one, then `name.emergency.ext` beside the primary, then
-//!    `hark-PID-name.emergency.ext` in the temp dir. The user is told once per
+//!    `hark-PID-name.emergency.ext` in hark's private temp directory
+//!    (`$TMPDIR/hark-UID`, mode 0700, refused if anyone else could write
+//!    it); emergency files are never opened through a symlink. The user is told once per
 //!    file, with `error!`, where the transcript now continues, and
 //!    [`WriterMetrics::emergency_path`] says it too.
 //! 3. If no file can be written, records are held in memory (**unwritable**
@@ -67,8 +75,9 @@ mod writer;
 pub use error::WriteError;
 pub use format::{Format, Formatter, UnknownFormat};
 pub use metrics::{WriteMode, WriterMetrics};
-pub use recover::{scan, Scan};
-pub use sink::DIRECT_MODE_HOLD;
+pub use recover::{scan, scan_from, Scan};
+pub use sink::{private_temp_dir, DIRECT_MODE_HOLD};
+pub use target::FILE_MODE;
 pub use writer::{
     EventSender, SendError, Writer, WriterConfig, WriterReport, BATCH_BYTES, FLUSH_INTERVAL,
     QUEUE_CAPACITY_EVENTS,

@@ -288,7 +288,7 @@ impl Sink {
         while self.next_candidate < self.candidates.len() {
             let path = self.candidates[self.next_candidate].clone();
             self.next_candidate += 1;
-            match Target::open(&path, self.format) {
+            match Target::open_private(&path, self.format) {
                 Ok(opened) => {
                     tracing::error!(
                         "transcript {} cannot be written ({}); the rest of the transcript goes to {}",
@@ -336,7 +336,8 @@ impl Sink {
 }
 
 /// The emergency files tried, in order: the configured one, one beside the
-/// primary (`name.emergency.ext`), one in the temp dir.
+/// primary (`name.emergency.ext`), one in hark's private temp directory
+/// ([`private_temp_dir`]: `hark-PID-name.emergency.ext`).
 pub fn emergency_candidates(primary: &Path, configured: Option<&Path>) -> Vec<PathBuf> {
     let name = primary
         .file_name()
@@ -347,12 +348,50 @@ pub fn emergency_candidates(primary: &Path, configured: Option<&Path>) -> Vec<Pa
         _ => format!("{name}.emergency"),
     };
     let beside = primary.with_file_name(&emergency_name);
-    let temp = std::env::temp_dir().join(format!("hark-{}-{emergency_name}", std::process::id()));
+    let temp = match private_temp_dir() {
+        Ok(dir) => Some(dir.join(format!("hark-{}-{emergency_name}", std::process::id()))),
+        Err(e) => {
+            tracing::warn!("no emergency file in the temp dir: {e}");
+            None
+        }
+    };
     let mut out: Vec<PathBuf> = configured.map(Path::to_path_buf).into_iter().collect();
-    for path in [beside, temp] {
+    for path in std::iter::once(beside).chain(temp) {
         if !out.contains(&path) {
             out.push(path);
         }
     }
     out
+}
+
+/// `$TMPDIR/hark-UID`: a directory only this user can enter (mode 0700),
+/// created if missing. One that exists but is a symlink, another user's, or
+/// open to others is refused: nobody else can plant a file or link in it.
+pub fn private_temp_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("hark-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} {why}", dir.display()),
+        ))
+    };
+    if !meta.is_dir() {
+        return refuse("is not a directory");
+    }
+    if meta.uid() != uid {
+        return refuse("belongs to another user");
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return refuse("is open to other users (its mode is not 0700)");
+    }
+    Ok(dir)
 }

@@ -3,9 +3,9 @@
 //! synced. Not real-time safe: every call here does file I/O.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,16 @@ impl Target {
     /// A torn tail (a crash mid-write) is cut back to the last whole record
     /// and logged; an empty VTT file gets its header.
     pub fn open(path: &Path, format: Format) -> Result<Opened, WriteError> {
+        Target::open_with(path, format, false)
+    }
+
+    /// Like [`Target::open`], for a file hark names itself (an emergency
+    /// file): a symlink at `path` is refused, not followed.
+    pub fn open_private(path: &Path, format: Format) -> Result<Opened, WriteError> {
+        Target::open_with(path, format, true)
+    }
+
+    fn open_with(path: &Path, format: Format, no_follow: bool) -> Result<Opened, WriteError> {
         let open_err = |source| WriteError::Open {
             path: path.to_path_buf(),
             source,
@@ -59,13 +69,24 @@ impl Target {
             path: path.to_path_buf(),
             source,
         };
-        match std::fs::metadata(path) {
+        let meta = if no_follow {
+            std::fs::symlink_metadata(path)
+        } else {
+            std::fs::metadata(path)
+        };
+        match meta {
             Ok(meta) if meta.is_dir() => {
                 return Err(WriteError::IsDirectory {
                     path: path.to_path_buf(),
                 })
             }
-            Ok(meta) if !meta.is_file() => {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(open_err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link (an emergency file is never written through one)",
+                )))
+            }
+            Ok(meta) if !meta.is_file() && !no_follow => {
                 // A FIFO or device: write in order, nothing to recover.
                 let file = OpenOptions::new()
                     .write(true)
@@ -84,25 +105,41 @@ impl Target {
             }
             _ => {}
         }
-        let mut file = OpenOptions::new()
+        let mut options = OpenOptions::new();
+        options
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)
-            .map_err(open_err)?;
+            .mode(FILE_MODE);
+        if no_follow {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(path).map_err(open_err)?;
+        if no_follow && !file.metadata().map_err(open_err)?.is_file() {
+            return Err(open_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file",
+            )));
+        }
         lock(&file).map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock => WriteError::Busy {
                 path: path.to_path_buf(),
             },
             _ => open_err(e),
         })?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(recover_err)?;
-        let scan = recover::scan(format, &bytes);
-        let torn_bytes = scan.torn_len(bytes.len());
+        let scan = scan_file(&file, format).map_err(recover_err)?;
+        if let Some(reason) = scan.foreign {
+            return Err(WriteError::WrongFormat {
+                path: path.to_path_buf(),
+                format,
+                reason,
+            });
+        }
+        let len = file.metadata().map_err(recover_err)?.len();
+        let torn_bytes = (len - scan.whole_len) as usize;
         if torn_bytes > 0 {
-            file.set_len(scan.whole_len as u64).map_err(recover_err)?;
+            file.set_len(scan.whole_len).map_err(recover_err)?;
             file.sync_data().map_err(recover_err)?;
             tracing::warn!(
                 "{}: cut {torn_bytes} bytes of a torn last record (left by a crash mid-write)",
@@ -112,9 +149,15 @@ impl Target {
         let mut target = Target {
             path: path.to_path_buf(),
             file,
-            good_len: scan.whole_len as u64,
+            good_len: scan.whole_len,
             regular: true,
         };
+        if !scan.complete_with.is_empty() {
+            let end = scan.complete_with.as_bytes();
+            target
+                .write_records(end, &[end.len()])
+                .map_err(|f| recover_err(f.error))?;
+        }
         if format == Format::Vtt {
             if target.good_len == 0 {
                 let header = VTT_HEADER.as_bytes();
@@ -125,7 +168,7 @@ impl Target {
                 return Err(WriteError::WrongFormat {
                     path: path.to_path_buf(),
                     format,
-                    reason: "it does not start with the WEBVTT header",
+                    reason: "it does not start with the WEBVTT header".into(),
                 });
             }
         }
@@ -220,6 +263,69 @@ impl Target {
         self.file.read_exact_at(&mut buf, 0)?;
         Ok(buf)
     }
+}
+
+/// Mode of the files hark creates: transcripts are private to their owner.
+pub const FILE_MODE: u32 = 0o600;
+
+/// How much of an existing file's start and end is read to check it and find
+/// its torn tail: the file is never read whole (it may be large, or not a
+/// transcript at all).
+const SCAN_WINDOW: u64 = 1 << 20;
+
+/// What an existing file's content says about appending to it, with
+/// `whole_len` as an offset into the file.
+struct FileScan {
+    whole_len: u64,
+    last_cue: u64,
+    has_vtt_header: bool,
+    complete_with: &'static str,
+    foreign: Option<String>,
+}
+
+/// Reads the start and the end of `file` (each at most [`SCAN_WINDOW`]) and
+/// scans them: the start must be this format's records, and the end says
+/// where the last whole record ends.
+fn scan_file(file: &File, format: Format) -> io::Result<FileScan> {
+    let len = file.metadata()?.len();
+    let read = |offset: u64, size: u64| -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; size as usize];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    };
+    if len <= 2 * SCAN_WINDOW {
+        let scan = recover::scan(format, &read(0, len)?);
+        return Ok(FileScan {
+            whole_len: scan.whole_len as u64,
+            last_cue: scan.last_cue,
+            has_vtt_header: scan.has_vtt_header,
+            complete_with: scan.complete_with,
+            foreign: scan.foreign,
+        });
+    }
+    let head = read(0, SCAN_WINDOW)?;
+    let terminator = format.record_terminator().as_bytes();
+    let head_end = head
+        .windows(terminator.len())
+        .rposition(|w| w == terminator)
+        .map_or(0, |i| i + terminator.len());
+    let head_scan = recover::scan(format, &head[..head_end]);
+    let tail_offset = len - SCAN_WINDOW;
+    let tail_scan = recover::scan_from(format, &read(tail_offset, SCAN_WINDOW)?, false);
+    let foreign = match (head_end, head_scan.foreign, tail_scan.foreign) {
+        (0, _, _) => Some(format!(
+            "no {format} record ends in its first {SCAN_WINDOW} bytes"
+        )),
+        (_, Some(reason), _) | (_, None, Some(reason)) => Some(reason),
+        _ => None,
+    };
+    Ok(FileScan {
+        whole_len: tail_offset + tail_scan.whole_len as u64,
+        last_cue: tail_scan.last_cue,
+        has_vtt_header: head_scan.has_vtt_header,
+        complete_with: tail_scan.complete_with,
+        foreign,
+    })
 }
 
 /// How long to wait for another holder of the file lock before calling the
