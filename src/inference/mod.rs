@@ -10,10 +10,11 @@
 //! **Not real-time safe.**
 
 pub mod engine;
+pub mod load;
 pub mod stream;
 pub mod worker;
 
-pub use engine::{DecodeRequest, Decoder, Hypothesis, Model, Word};
+pub use engine::{AbortHandle, DecodeRequest, Decoder, Hypothesis, Model, Word};
 
 /// Why inference could not run.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum InferenceError {
     State(String),
     #[error("whisper.cpp failed to decode: {0}")]
     Decode(String),
+    /// An abortable pass was cut short through its [`AbortHandle`].
+    #[error("the pass was aborted")]
+    Aborted,
     #[error("inference panicked: {0}")]
     Panic(String),
 }
