@@ -185,6 +185,34 @@ pub fn procs_running() -> Option<u32> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// The nice value inference threads run at: below the capture callback
+/// (real-time priority) and the pump (default), so a busy machine takes its
+/// time from Whisper passes first, never from capture.
+pub const WORKER_NICE: i32 = 5;
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: the
+/// nice value is per thread, and threads it starts later, whisper.cpp's
+/// OpenMP team included, inherit it). Call first thing on the worker
+/// thread. Never raises the priority: a thread already nicer stays as it
+/// is. Returns whether the thread now runs at `nice` or lower priority;
+/// elsewhere than Linux it does nothing.
+pub fn lower_current_thread_priority(nice: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid, getpriority and setpriority on the calling thread.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            current >= nice || libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = nice;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +302,26 @@ mod tests {
         assert_eq!(plan.degraded, Some(Degradation::CoresBusyAndBehind));
         assert!(plan.abort_partial_at_end);
         assert!(!plan.degraded.unwrap().label().is_empty());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn lowering_priority_touches_only_the_calling_thread() {
+        let nice_of = |stat: String| -> i64 {
+            // Field 19 of /proc/.../stat, counted after the ")" of the name.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split_whitespace().nth(16).unwrap().parse().unwrap()
+        };
+        let before = nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        let inside = std::thread::spawn(move || {
+            assert!(lower_current_thread_priority(WORKER_NICE));
+            nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, before.max(i64::from(WORKER_NICE)));
+        let after = nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        assert_eq!(after, before, "the calling thread only");
     }
 
     #[test]
