@@ -572,7 +572,12 @@ fn crafted_headers_fail_with_code_3_or_are_read_as_far_as_the_data_goes() {
         ("rate-high.wav", 768_000, 1, "768000 Hz"),
         ("channels.wav", 16_000, 64, "64 channels"),
     ] {
-        let path = write(name, &crafted_wav(rate, channels, data.len() as u32, data));
+        // Whole frames only, so the header is consistent but for the field tested.
+        let whole = data.len() / (2 * usize::from(channels)) * 2 * usize::from(channels);
+        let path = write(
+            name,
+            &crafted_wav(rate, channels, whole as u32, &data[..whole]),
+        );
         // Refused before the model loads, even after a good file.
         assert_fails(
             &[weather.as_os_str(), path.as_os_str()],
