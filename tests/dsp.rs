@@ -505,3 +505,135 @@ fn sixteen_khz_passes_through() {
     assert_eq!(resample_all(16_000, &input, 100), input);
     assert_eq!(Resampler::new(16_000).unwrap().block_frames(), 0);
 }
+
+/// A 44-byte-header 16-bit PCM WAV with any header fields, crafted: the
+/// rate, channel count and data length are written as given.
+fn crafted_wav(rate: u32, channels: u16, declared_data_len: u32, data: &[u8]) -> Vec<u8> {
+    let block_align = channels.wrapping_mul(2);
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&declared_data_len.wrapping_add(36).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&rate.wrapping_mul(u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&block_align.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&declared_data_len.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+/// One second of a 440 Hz tone at 16 kHz, 16-bit little-endian.
+fn one_second_tone() -> Vec<u8> {
+    (0..16_000)
+        .flat_map(|i| {
+            let v = (i as f64 * 440.0 * std::f64::consts::TAU / 16_000.0).sin() * 0.5;
+            ((v * 32767.0) as i16).to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn rates_and_channel_counts_out_of_bounds_are_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = one_second_tone();
+    for (rate, channels, needle) in [
+        (999, 1, "999 Hz"),
+        (384_001, 1, "384001 Hz"),
+        (2_000_000, 1, "2000000 Hz"),
+        (16_000, 33, "33 channels"),
+        (16_000, 1000, "1000 channels"),
+    ] {
+        let path = dir.path().join(format!("crafted-{rate}-{channels}.wav"));
+        let len = data.len() as u32 / u32::from(channels) / 2 * u32::from(channels) * 2;
+        std::fs::write(
+            &path,
+            crafted_wav(rate, channels, len, &data[..len as usize]),
+        )
+        .unwrap();
+        for err in [
+            dsp::wav::read(&path).unwrap_err(),
+            dsp::wav::read_16k_mono(&path).unwrap_err(),
+        ] {
+            assert!(matches!(err, AudioFileError::Unsupported { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains(needle), "{message}");
+            assert!(message.contains("crafted-"), "{message}");
+        }
+    }
+    // The bounds themselves are read.
+    for (rate, channels) in [(1_000, 1), (384_000, 1), (16_000, 32)] {
+        let path = dir.path().join(format!("edge-{rate}-{channels}.wav"));
+        let frames = 100 * usize::from(channels);
+        std::fs::write(
+            &path,
+            crafted_wav(rate, channels, frames as u32 * 2, &data[..frames * 2]),
+        )
+        .unwrap();
+        let audio = dsp::wav::read(&path).unwrap();
+        assert_eq!(
+            (audio.rate_hz, audio.channels, audio.frames()),
+            (rate, channels, 100)
+        );
+    }
+}
+
+#[test]
+fn a_data_length_beyond_the_file_is_not_trusted() {
+    // The header claims 4 GiB of data; the file holds 1 s. Reading must not
+    // try to reserve the claimed size (that aborts the process), and reads
+    // the second that is there.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("liar.wav");
+    let data = one_second_tone();
+    std::fs::write(&path, crafted_wav(16_000, 1, 0xFFFF_FFFE, &data)).unwrap();
+    let stream = dsp::wav::Stream::open(&path).unwrap();
+    assert!(
+        stream.declared_frames() <= 16_000 + 22,
+        "{}",
+        stream.declared_frames()
+    );
+    let audio = dsp::wav::read(&path).unwrap();
+    assert_eq!(audio.frames(), 16_000);
+    let mono = dsp::wav::read_16k_mono(&path).unwrap();
+    assert_eq!(mono.samples.len(), 16_000);
+    assert_eq!(mono.samples, audio.samples);
+}
+
+#[test]
+fn streaming_blocks_give_the_whole_file_read() {
+    // 48 kHz stereo, longer than one streaming block: read_16k_mono (block
+    // by block) equals downmix + resample over the whole file at once.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    write_wav(&path, spec, 100_000);
+    let whole = dsp::wav::read(&path).unwrap();
+    let mut mono = vec![0.0; whole.frames()];
+    dsp::downmix(&whole.samples, 2, &mut mono);
+    let mut resampler = dsp::Resampler::new(48_000).unwrap();
+    let mut expected = Vec::new();
+    resampler.push(&mono, &mut expected);
+    resampler.finish(&mut expected);
+    let streamed = dsp::wav::read_16k_mono(&path).unwrap();
+    assert_eq!(streamed.samples.len(), expected.len());
+    let worst = streamed
+        .samples
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-5,
+        "streamed and whole-file resampling differ by {worst}"
+    );
+}

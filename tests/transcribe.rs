@@ -540,3 +540,58 @@ fn a_ct2_directory_missing_a_file_fails_import_with_code_3() {
     assert!(stderr.contains("tokenizer.json is missing"), "{stderr}");
     assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
 }
+
+/// A 16-bit PCM WAV whose header says what it is told, whatever the data.
+fn crafted_wav(rate: u32, channels: u16, declared_data_len: u32, data: &[u8]) -> Vec<u8> {
+    let block_align = channels.wrapping_mul(2);
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&declared_data_len.wrapping_add(36).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&rate.wrapping_mul(u32::from(block_align)).to_le_bytes());
+    v.extend_from_slice(&block_align.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&declared_data_len.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn crafted_headers_fail_with_code_3_or_are_read_as_far_as_the_data_goes() {
+    // The weather clip's samples (16 kHz mono 16-bit) under crafted headers.
+    let bytes = std::fs::read(asset("weather.wav")).unwrap();
+    let data = &bytes[44..];
+    let weather = asset("weather.wav");
+    for (name, rate, channels, needle) in [
+        ("rate-low.wav", 999, 1, "999 Hz"),
+        ("rate-high.wav", 768_000, 1, "768000 Hz"),
+        ("channels.wav", 16_000, 64, "64 channels"),
+    ] {
+        // Whole frames only, so the header is consistent but for the field tested.
+        let whole = data.len() / (2 * usize::from(channels)) * 2 * usize::from(channels);
+        let path = write(
+            name,
+            &crafted_wav(rate, channels, whole as u32, &data[..whole]),
+        );
+        // Refused before the model loads, even after a good file.
+        assert_fails(
+            &[weather.as_os_str(), path.as_os_str()],
+            3,
+            &[&path.display().to_string(), needle],
+        );
+    }
+    // A data length of 4 GiB over a few seconds of data: read what is
+    // there, with the truncation warning, and transcribe it.
+    let liar = write("liar.wav", &crafted_wav(16_000, 1, 0xFFFF_FFFE, data));
+    let output = run(hark().arg("transcribe").arg(&liar));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    assert!(text.contains("sunny"), "{text}");
+}

@@ -8,6 +8,10 @@
 //! stopped) is read up to the cut: the whole frames before it are returned and
 //! a warning names the file and how much was recovered. Only a file with no
 //! whole frame at all is an error ([`AudioFileError::Empty`]).
+//!
+//! [`Stream`] reads a file a block at a time; sizes in the header are never
+//! trusted beyond the file's length, and rates outside 1-384 kHz or more than
+//! 32 channels are refused as unsupported.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,106 +40,201 @@ impl Audio {
     }
 }
 
+/// The lowest sample rate read: below it a header is crafted or broken.
+pub const MIN_RATE_HZ: u32 = 1_000;
+/// The highest sample rate read (the fastest rate audio interfaces offer).
+pub const MAX_RATE_HZ: u32 = 384_000;
+/// The most channels read (beyond any real recording's layout).
+pub const MAX_CHANNELS: u16 = 32;
+/// Frames converted per step when streaming a file.
+const BLOCK_FRAMES: usize = 16_384;
+
+/// An open WAV file read a block at a time: only the block in hand is held,
+/// never the whole file. The header's sizes are never trusted beyond the
+/// file's real length.
+///
+/// Not real-time safe (file I/O, allocation).
+pub struct Stream {
+    path: PathBuf,
+    reader: hound::WavReader<io::BufReader<std::fs::File>>,
+    spec: hound::WavSpec,
+    /// Samples the header declares, capped by what the file can hold.
+    declared: u64,
+    /// Samples read so far.
+    read: u64,
+    /// Set once the data ended early (warned once).
+    truncated: bool,
+}
+
+impl Stream {
+    /// Opens `path` and checks its header: rate within
+    /// [`MIN_RATE_HZ`]..=[`MAX_RATE_HZ`], 1..=[`MAX_CHANNELS`] channels,
+    /// integer or 32-bit float samples.
+    pub fn open(path: impl AsRef<Path>) -> Result<Stream, AudioFileError> {
+        let path = path.as_ref();
+        let reader = hound::WavReader::open(path).map_err(|err| open_error(path, err))?;
+        let spec = reader.spec();
+        let unsupported = |reason: String| AudioFileError::Unsupported {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&spec.sample_rate) {
+            return Err(unsupported(format!(
+                "sample rate {} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz",
+                spec.sample_rate
+            )));
+        }
+        if spec.channels == 0 || spec.channels > MAX_CHANNELS {
+            return Err(unsupported(format!(
+                "{} channels (at most {MAX_CHANNELS} are read)",
+                spec.channels
+            )));
+        }
+        match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, 32) | (hound::SampleFormat::Int, 1..=32) => {}
+            (format, bits) => return Err(unsupported(format!("{bits}-bit {format:?} samples"))),
+        }
+        // The data chunk's length comes from the header: a crafted or torn
+        // file can claim gigabytes. Never expect more than the file holds.
+        let bytes_per_sample = u64::from(spec.bits_per_sample.div_ceil(8)).max(1);
+        let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let declared = u64::from(reader.len()).min(file_len / bytes_per_sample);
+        Ok(Stream {
+            path: path.to_path_buf(),
+            reader,
+            spec,
+            declared,
+            read: 0,
+            truncated: false,
+        })
+    }
+
+    pub fn rate_hz(&self) -> u32 {
+        self.spec.sample_rate
+    }
+
+    pub fn channels(&self) -> u16 {
+        self.spec.channels
+    }
+
+    /// Frames the header declares, never more than the file can hold.
+    pub fn declared_frames(&self) -> u64 {
+        self.declared / u64::from(self.spec.channels)
+    }
+
+    /// Appends up to `max_frames` whole frames (interleaved f32 in [-1, 1];
+    /// float samples clipped, non-finite ones 0) to `out`; returns how many
+    /// frames were appended, 0 at the end of the data. Data that ends early
+    /// ends the stream at the last whole frame, with one warning naming the
+    /// file.
+    pub fn read_frames(
+        &mut self,
+        max_frames: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<usize, AudioFileError> {
+        if self.truncated {
+            return Ok(0);
+        }
+        let channels = usize::from(self.spec.channels);
+        let before = out.len();
+        let want = max_frames * channels;
+        let outcome = match self.spec.sample_format {
+            hound::SampleFormat::Float => collect(
+                self.reader.samples::<f32>().take(want),
+                |s| {
+                    if s.is_finite() {
+                        s.clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                },
+                out,
+            ),
+            hound::SampleFormat::Int => {
+                let scale = 1.0 / f64::from(1u32 << (self.spec.bits_per_sample - 1));
+                collect(
+                    self.reader.samples::<i32>().take(want),
+                    |s| (f64::from(s) * scale).clamp(-1.0, 1.0) as f32,
+                    out,
+                )
+            }
+        };
+        self.read += (out.len() - before) as u64;
+        match outcome {
+            Ok(()) => {}
+            Err(hound::Error::IoError(err)) if is_short_read(&err) => {
+                let whole = before + (out.len() - before) / channels * channels;
+                self.read -= (out.len() - whole) as u64;
+                out.truncate(whole);
+                self.truncated = true;
+                tracing::warn!(
+                    "{}: WAV data is truncated: read {} of {} declared frames; using what was read",
+                    self.path.display(),
+                    self.read / channels as u64,
+                    u64::from(self.reader.len()) / channels as u64
+                );
+            }
+            Err(hound::Error::IoError(source)) => {
+                return Err(AudioFileError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+            Err(err) => return Err(hound_error(&self.path, err)),
+        }
+        Ok((out.len() - before) / channels)
+    }
+}
+
 /// Reads a WAV file: any rate, any channel count, integer or 32-bit float
 /// samples, as interleaved f32 in [-1, 1]. Float samples outside [-1, 1] are
 /// clipped and non-finite ones become 0.
 ///
 /// Not real-time safe (file I/O, allocation).
 pub fn read(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
-    let path = path.as_ref();
-    let mut reader = hound::WavReader::open(path).map_err(|err| open_error(path, err))?;
-    let spec = reader.spec();
-    if spec.sample_rate == 0 {
-        return Err(AudioFileError::Unsupported {
-            path: path.to_path_buf(),
-            reason: "sample rate is 0 Hz".into(),
-        });
-    }
-    let channels = usize::from(spec.channels);
-    let declared = reader.len() as usize;
-    let mut samples = Vec::with_capacity(declared);
-    let outcome = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => collect(
-            reader.samples::<f32>(),
-            |s| {
-                if s.is_finite() {
-                    s.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                }
-            },
-            &mut samples,
-        ),
-        (hound::SampleFormat::Int, bits @ 1..=32) => {
-            let scale = 1.0 / f64::from(1u32 << (bits - 1));
-            collect(
-                reader.samples::<i32>(),
-                |s| (f64::from(s) * scale).clamp(-1.0, 1.0) as f32,
-                &mut samples,
-            )
-        }
-        (format, bits) => {
-            return Err(AudioFileError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!("{bits}-bit {format:?} samples"),
-            })
-        }
-    };
-    match outcome {
-        Ok(()) => {}
-        Err(hound::Error::IoError(err)) if is_short_read(&err) => {
-            samples.truncate(samples.len() - samples.len() % channels);
-            tracing::warn!(
-                "{}: WAV data is truncated: read {} of {} declared frames; using what was read",
-                path.display(),
-                samples.len() / channels,
-                declared / channels
-            );
-        }
-        Err(hound::Error::IoError(source)) => {
-            return Err(AudioFileError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-        Err(err) => return Err(hound_error(path, err)),
-    }
+    let mut stream = Stream::open(path)?;
+    let mut samples = Vec::with_capacity(stream.declared as usize);
+    while stream.read_frames(BLOCK_FRAMES, &mut samples)? > 0 {}
     if samples.is_empty() {
-        return Err(AudioFileError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(AudioFileError::Empty { path: stream.path });
     }
     Ok(Audio {
-        rate_hz: spec.sample_rate,
-        channels: spec.channels,
+        rate_hz: stream.rate_hz(),
+        channels: stream.channels(),
         samples,
     })
 }
 
-/// Reads a WAV file as 16 kHz mono: [`read`], then [`downmix()`], then a
-/// [`Resampler`] session over the whole file.
+/// Reads a WAV file as 16 kHz mono, a block at a time: each block is
+/// downmixed and pushed through one [`Resampler`] session, so only the 16 kHz
+/// mono result is held, never the file's own samples.
 ///
 /// Not real-time safe.
 pub fn read_16k_mono(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
-    let path = path.as_ref();
-    let audio = read(path)?;
-    let mut mono = vec![0.0; audio.frames()];
-    downmix(&audio.samples, audio.channels, &mut mono);
-    if audio.rate_hz == TARGET_RATE_HZ {
-        return Ok(Audio {
-            rate_hz: TARGET_RATE_HZ,
-            channels: 1,
-            samples: mono,
-        });
-    }
-    let mut resampler =
-        Resampler::new(audio.rate_hz).map_err(|source| AudioFileError::Resample {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let expected = mono.len() as u64 * u64::from(TARGET_RATE_HZ) / u64::from(audio.rate_hz) + 1;
+    let mut stream = Stream::open(path)?;
+    let rate = stream.rate_hz();
+    let mut resampler = Resampler::new(rate).map_err(|source| AudioFileError::Resample {
+        path: stream.path.clone(),
+        source,
+    })?;
+    let expected = stream.declared_frames() * u64::from(TARGET_RATE_HZ) / u64::from(rate) + 1;
     let mut samples = Vec::with_capacity(expected as usize);
-    resampler.push(&mono, &mut samples);
+    let mut block = Vec::with_capacity(BLOCK_FRAMES * usize::from(stream.channels()));
+    let mut mono = vec![0.0; BLOCK_FRAMES];
+    let mut frames_read = 0u64;
+    loop {
+        block.clear();
+        let frames = stream.read_frames(BLOCK_FRAMES, &mut block)?;
+        if frames == 0 {
+            break;
+        }
+        frames_read += frames as u64;
+        downmix(&block, stream.channels(), &mut mono[..frames]);
+        resampler.push(&mono[..frames], &mut samples);
+    }
+    if frames_read == 0 {
+        return Err(AudioFileError::Empty { path: stream.path });
+    }
     resampler.finish(&mut samples);
     Ok(Audio {
         rate_hz: TARGET_RATE_HZ,

@@ -4,7 +4,9 @@
 //!
 //! Not real-time safe.
 
+use std::ffi::c_void;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -47,6 +49,11 @@ impl Model {
         let info = ggml::validate(path)?;
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
+        // Flash attention never builds the encoder's full attention matrix:
+        // the encoder's compute buffer drops from 64.8 to 17.7 MB (whisper.cpp's
+        // own log) and peak RSS of `hark live --demo` by ~20 MiB
+        // (benches/memory.rs). whisper-cli turns it on by default too.
+        params.flash_attn(true);
         let path_str = path.to_str().ok_or_else(|| InferenceError::Load {
             path: path.display().to_string(),
             detail: "the path is not valid UTF-8".into(),
@@ -94,6 +101,9 @@ impl Model {
             model: self.clone(),
             state,
             threads: threads.max(1),
+            max_prompt_tokens: None,
+            abortable: false,
+            abort: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -170,11 +180,67 @@ pub struct Decoder {
     model: Model,
     state: WhisperState,
     threads: usize,
+    /// Cap on the prompt whisper.cpp carries (its `n_max_text_ctx`); `None`
+    /// keeps whisper.cpp's own cap (half the text context, 224 tokens).
+    max_prompt_tokens: Option<usize>,
+    /// Whether passes may be cut short through [`AbortHandle`].
+    abortable: bool,
+    abort: Arc<AtomicBool>,
+}
+
+/// Cuts short the pass in flight on the [`Decoder`] it came from, when that
+/// pass was started abortable ([`Decoder::set_abortable`]). Cheap to clone,
+/// safe to call from any thread, at any time (a request made while no
+/// abortable pass runs is forgotten when the next one starts).
+#[derive(Debug, Clone)]
+pub struct AbortHandle(Arc<AtomicBool>);
+
+impl AbortHandle {
+    /// Asks the running abortable pass to stop; its `decode` then returns
+    /// [`InferenceError::Aborted`] within one ggml graph step.
+    pub fn abort(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// whisper.cpp's abort callback: `user_data` is the decoder's flag, alive
+/// for the whole `whisper_full` call (the decoder owns it).
+unsafe extern "C" fn abort_requested(user_data: *mut c_void) -> bool {
+    // SAFETY: set in `decode` to `Arc::as_ptr` of the decoder's flag, which
+    // outlives the call that reads it.
+    unsafe { (*(user_data as *const AtomicBool)).load(Ordering::Acquire) }
 }
 
 impl Decoder {
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Threads for the next passes (load-adaptive inference lowers it when
+    /// the cores are busy: ggml's threads wait for each other, so a thread
+    /// that is not scheduled stalls the rest).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Caps the prompt whisper.cpp carries between its 30 s windows and
+    /// from [`DecodeRequest::prompt`]. whisper.cpp computes logits for every
+    /// prompt token, 207 KB each for the English vocabulary, twice (the
+    /// graph and its copy), so the prompt's length sets a large part of the
+    /// decoding state's resident memory.
+    pub fn set_max_prompt_tokens(&mut self, tokens: Option<usize>) {
+        self.max_prompt_tokens = tokens;
+    }
+
+    /// Whether the next passes can be cut short by [`AbortHandle::abort`]
+    /// (partial passes: yes; final passes: never).
+    pub fn set_abortable(&mut self, abortable: bool) {
+        self.abortable = abortable;
+    }
+
+    /// A handle that aborts this decoder's abortable pass in flight.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle(self.abort.clone())
     }
 
     /// Decodes 16 kHz mono audio. `progress` receives percent done.
@@ -190,6 +256,18 @@ impl Decoder {
         }
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads as i32);
+        if let Some(tokens) = self.max_prompt_tokens {
+            params.set_n_max_text_ctx(tokens.min(i32::MAX as usize) as i32);
+        }
+        if self.abortable {
+            self.abort.store(false, Ordering::Release);
+            // SAFETY: the callback only reads the flag, which `self` keeps
+            // alive until `full` returns.
+            unsafe {
+                params.set_abort_callback(Some(abort_requested));
+                params.set_abort_callback_user_data(Arc::as_ptr(&self.abort) as *mut c_void);
+            }
+        }
         if !self.model.is_multilingual() {
             params.set_language(Some("en"));
         } else {
@@ -221,9 +299,12 @@ impl Decoder {
                 Some(progress),
             );
         }
-        self.state
-            .full(params, audio)
-            .map_err(|e| InferenceError::Decode(format!("{e}")))?;
+        let outcome = self.state.full(params, audio);
+        release_free_memory();
+        if self.abortable && self.abort.swap(false, Ordering::AcqRel) {
+            return Err(InferenceError::Aborted);
+        }
+        outcome.map_err(|e| InferenceError::Decode(format!("{e}")))?;
         let mut hypothesis = self.read_result()?;
         hypothesis.elapsed = started.elapsed();
         Ok(hypothesis)
@@ -282,6 +363,16 @@ impl Decoder {
             }
         }
         Ok(h)
+    }
+}
+
+/// Hands the pages of memory freed during a pass back to the system (glibc
+/// keeps freed memory in its arenas otherwise, and RSS only grows).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -14,12 +14,13 @@
 pub mod decode;
 pub mod engine;
 pub mod guard;
+pub mod load;
 #[cfg(test)]
 mod script;
 pub mod stream;
 pub mod worker;
 
-pub use engine::{DecodeRequest, Decoder, Hypothesis, Model, Word};
+pub use engine::{AbortHandle, DecodeRequest, Decoder, Hypothesis, Model, Word};
 
 /// Why inference could not run.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum InferenceError {
     State(String),
     #[error("whisper.cpp failed to decode: {0}")]
     Decode(String),
+    /// An abortable pass was cut short through its [`AbortHandle`].
+    #[error("the pass was aborted")]
+    Aborted,
     #[error("inference panicked: {0}")]
     Panic(String),
 }

@@ -15,6 +15,10 @@ pub const CPU_SUSTAIN: Duration = Duration::from_secs(10);
 pub const MEMORY_THRESHOLD_BYTES: u64 = 100 * 1024 * 1024;
 /// A ring fuller than this raises the ring alert.
 pub const RING_THRESHOLD: f32 = 0.8;
+/// A source whose committed text is further behind its audio than this
+/// raises the lag alert (the bound at which load-adaptive inference stops
+/// partial passes, [`crate::inference::load::LoadPolicy`]).
+pub const LAG_THRESHOLD_MS: u64 = 2_000;
 /// This many failed reopen attempts in a row raises the recovery alert.
 pub const FAILED_RECOVERIES: u64 = 3;
 
@@ -25,6 +29,7 @@ pub struct AlertCounts {
     pub memory: u64,
     pub ring: u64,
     pub recovery: u64,
+    pub lag: u64,
 }
 
 /// Alert state across samples.
@@ -36,6 +41,7 @@ pub struct Alerts {
     memory_active: bool,
     ring_active: bool,
     recovery_active: bool,
+    lag_active: bool,
 }
 
 impl Alerts {
@@ -91,6 +97,22 @@ impl Alerts {
             self.counts.recovery += 1;
             tracing::warn!("alert: {FAILED_RECOVERIES} failed recovery attempts in a row");
         }
+        let behind = sample
+            .sources
+            .iter()
+            .max_by_key(|s| s.lag_ms)
+            .filter(|s| s.lag_ms > LAG_THRESHOLD_MS);
+        if rising(&mut self.lag_active, behind.is_some()) {
+            self.counts.lag += 1;
+            if let Some(s) = behind {
+                tracing::warn!(
+                    source = s.source.as_str(),
+                    lag_ms = s.lag_ms,
+                    "alert: transcription is more than {} s behind the audio",
+                    LAG_THRESHOLD_MS / 1000
+                );
+            }
+        }
     }
 }
 
@@ -99,4 +121,63 @@ fn rising(active: &mut bool, now: bool) -> bool {
     let started = now && !*active;
     *active = now;
     started
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::SourceSample;
+
+    fn sample(t_s: f64, lag_ms: u64) -> Sample {
+        Sample {
+            t_s,
+            cpu_total_percent: 10.0,
+            cpu_per_core_percent: vec![10.0, 10.0],
+            process_cpu_percent: 10.0,
+            rss_bytes: 50 * 1024 * 1024,
+            temperature_c: None,
+            buffer_ms: 30,
+            sources: vec![SourceSample {
+                source: "them".into(),
+                ring_fill: 0.0,
+                xruns: 0,
+                stream_errors: 0,
+                overflowed_samples: 0,
+                samples_offered: 0,
+                inference_rtf: 0.5,
+                lag_ms,
+                max_lag_ms: lag_ms,
+                realtime_priority: true,
+                pinned_core: None,
+                recovery_attempts: 0,
+                failed_recovery_attempts: 0,
+                consecutive_failed_attempts: 0,
+                recoveries: 0,
+                gaps: 0,
+                recovering: false,
+                on_fallback: false,
+                device: "spk.monitor".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn lag_past_the_bound_raises_one_alert_per_episode() {
+        let mut alerts = Alerts::default();
+        for (t, lag) in [
+            (0.0, 500),
+            (1.0, 2_500),
+            (2.0, 4_000),
+            (3.0, 900),
+            (4.0, 2_100),
+        ] {
+            alerts.observe(&sample(t, lag));
+        }
+        // Two episodes: 2.5-4.0 s, then 2.1 s after it had cleared.
+        assert_eq!(alerts.counts().lag, 2);
+        assert_eq!(alerts.counts().memory, 0);
+        let mut calm = Alerts::default();
+        calm.observe(&sample(0.0, LAG_THRESHOLD_MS));
+        assert_eq!(calm.counts().lag, 0, "at the bound is not past it");
+    }
 }
