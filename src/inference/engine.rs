@@ -1,13 +1,18 @@
-//! The Whisper engine: a model context shared by all workers, and one
-//! decoding state per worker. Never hold a lock during inference: the context
-//! is immutable once loaded and every [`Decoder`] owns its state.
+//! The Whisper engine: a model context shared by all workers, and the
+//! decoding state they decode with. The context is immutable once loaded.
+//! Live workers of one model share one decoding state
+//! ([`Model::shared_decoder`]), taking turns: on a laptop's few cores two
+//! passes at once only slow each other down, and each state holds its own
+//! compute buffers (whisper.cpp's log: conv 13, encode 18, cross 4 MB, plus
+//! the touched part of a 96 MB decode buffer), so `--source both` would
+//! otherwise pay for them twice.
 //!
 //! Not real-time safe.
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
 use whisper_rs::{
@@ -38,7 +43,12 @@ pub struct Model {
     path: PathBuf,
     info: ggml::GgmlInfo,
     load_time: Duration,
+    /// The live workers' shared state, while any worker holds it.
+    shared: Arc<Mutex<Weak<Mutex<Decoder>>>>,
 }
+
+/// One decoding state taken in turns by several workers.
+pub type SharedDecoder = Arc<Mutex<Decoder>>;
 
 impl Model {
     /// Validates the ggml file (so whisper.cpp never sees a malformed one,
@@ -69,6 +79,7 @@ impl Model {
             path: path.to_path_buf(),
             info,
             load_time: started.elapsed(),
+            shared: Arc::new(Mutex::new(Weak::new())),
         })
     }
 
@@ -91,7 +102,19 @@ impl Model {
         self.ctx.is_multilingual()
     }
 
-    /// A decoding state for one worker thread.
+    /// The decoding state this model's live workers share: the one already
+    /// in use if any worker still holds it, else a new one.
+    pub fn shared_decoder(&self, threads: usize) -> Result<SharedDecoder, InferenceError> {
+        let mut slot = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(decoder) = slot.upgrade() {
+            return Ok(decoder);
+        }
+        let decoder = Arc::new(Mutex::new(self.decoder(threads)?));
+        *slot = Arc::downgrade(&decoder);
+        Ok(decoder)
+    }
+
+    /// A decoding state of its own (offline transcription, tests).
     pub fn decoder(&self, threads: usize) -> Result<Decoder, InferenceError> {
         let state = self
             .ctx
@@ -236,6 +259,13 @@ impl Decoder {
     /// (partial passes: yes; final passes: never).
     pub fn set_abortable(&mut self, abortable: bool) {
         self.abortable = abortable;
+    }
+
+    /// This decoder with `abort`'s flag as its own: a fresh state that
+    /// replaces a failed one keeps answering the handles already given out.
+    pub fn with_abort(mut self, abort: AbortHandle) -> Decoder {
+        self.abort = abort.0;
+        self
     }
 
     /// A handle that aborts this decoder's abortable pass in flight.

@@ -185,6 +185,79 @@ pub fn procs_running() -> Option<u32> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// Threads of this process that are running or ready to run right now
+/// (state `R` in `/proc/self/task/*/stat`), so [`LoadMeter`] does not count
+/// hark's own threads (whisper.cpp's team finishing a pass, the pump) as
+/// other processes' load.
+pub fn own_running_threads() -> Option<u32> {
+    let mut running = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        // The state follows the parenthesised name, which may hold spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state == Some('R') {
+            running += 1;
+        }
+    }
+    Some(running)
+}
+
+/// How long the load reading takes to follow a change (time constant).
+const LOAD_TAU_S: f64 = 2.0;
+
+/// Other processes' runnable threads, smoothed over the last seconds: the
+/// load half of a [`LoadSignal`], read by the worker before each pass.
+#[derive(Debug)]
+pub struct LoadMeter {
+    cores: usize,
+    others: Option<f32>,
+    last: std::time::Instant,
+}
+
+impl LoadMeter {
+    pub fn new() -> Self {
+        LoadMeter {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            others: None,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes one reading and returns the signal with `lag_s`. Where `/proc`
+    /// cannot be read the machine counts as idle (the lag lever still works).
+    pub fn signal(&mut self, lag_s: f64) -> LoadSignal {
+        let now = std::time::Instant::now();
+        let reading = match (procs_running(), own_running_threads()) {
+            (Some(all), Some(own)) => all.saturating_sub(own) as f32,
+            _ => 0.0,
+        };
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        let weight = (1.0 - (-dt / LOAD_TAU_S).exp()) as f32;
+        let others = match self.others {
+            None => reading,
+            Some(previous) => previous + (reading - previous) * weight,
+        };
+        self.others = Some(others);
+        LoadSignal {
+            cores: self.cores,
+            others_runnable: others,
+            lag_s,
+        }
+    }
+}
+
+impl Default for LoadMeter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The nice value inference threads run at: below the capture callback
 /// (real-time priority) and the pump (default), so a busy machine takes its
 /// time from Whisper passes first, never from capture.

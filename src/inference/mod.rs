@@ -2,7 +2,8 @@
 //! that turns repeated passes over a growing window into partial and final
 //! text.
 //!
-//! - [`engine`]: one shared model context, one decoding state per worker.
+//! - [`engine`]: one shared model context; live workers share one decoding state.
+//! - [`load`]: load-adaptive inference (threads and partial passes from load and lag).
 //! - [`decode`]: the seam the policy decodes through (Whisper, or a script).
 //! - [`guard`]: checks against invented text and repetition loops.
 //! - [`stream`]: the streaming policy (what to decode, what to commit).
@@ -20,7 +21,7 @@ mod script;
 pub mod stream;
 pub mod worker;
 
-pub use engine::{AbortHandle, DecodeRequest, Decoder, Hypothesis, Model, Word};
+pub use engine::{AbortHandle, DecodeRequest, Decoder, Hypothesis, Model, SharedDecoder, Word};
 
 /// Why inference could not run.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::decode::Decode;
 use super::engine::{DecodeRequest, Hypothesis, Word, SAMPLE_RATE_HZ};
+use super::load::Partials;
 use super::stream::{Action, Stream, StreamConfig};
 use super::InferenceError;
 use crate::event::{Event, EventKind, Source};
@@ -157,6 +158,8 @@ impl Script {
 /// Reads the bursts back out of the audio, then fails like Whisper.
 struct ScriptedDecoder {
     rng: Rng,
+    /// The next pass returns `Aborted` (the worker's relay cut it short).
+    abort_next: bool,
 }
 
 impl Decode for ScriptedDecoder {
@@ -165,6 +168,9 @@ impl Decode for ScriptedDecoder {
         audio: &[f32],
         _request: &DecodeRequest,
     ) -> Result<Hypothesis, InferenceError> {
+        if std::mem::take(&mut self.abort_next) {
+            return Err(InferenceError::Aborted);
+        }
         let mut words = Vec::new();
         let mut i = 0;
         while i < audio.len() {
@@ -218,10 +224,18 @@ impl Decode for ScriptedDecoder {
 /// Plays a script through the policy, stepping at random moments (a slow
 /// or busy worker lets audio pile up), and stops at `stop` samples.
 fn play(script: &Script, seed: u64, stop: Option<u64>) -> Vec<Event> {
+    play_adapting(script, seed, stop, false)
+}
+
+/// [`play`], and with `adapt` the worker's load-adaptive levers pulled at
+/// random: the partials level changes before each step, and a third of the
+/// partial passes are aborted (a pause or the end arrived meanwhile).
+fn play_adapting(script: &Script, seed: u64, stop: Option<u64>, adapt: bool) -> Vec<Event> {
     let audio = script.audio();
     let mut rng = Rng(seed);
     let mut decoder = ScriptedDecoder {
         rng: Rng(seed ^ 0x9E37),
+        abort_next: false,
     };
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
     let mut events = Vec::new();
@@ -235,7 +249,18 @@ fn play(script: &Script, seed: u64, stop: Option<u64>) -> Vec<Event> {
         }
         stream.push(event);
         if rng.unit() < 0.3 {
-            while stream.next_action() != Action::Wait {
+            loop {
+                if adapt {
+                    stream.set_partials(match rng.next() % 3 {
+                        0 => Partials::Every,
+                        1 => Partials::Sparse,
+                        _ => Partials::Off,
+                    });
+                    decoder.abort_next = stream.next_pass_is_partial() && rng.unit() < 0.33;
+                }
+                if stream.next_action() == Action::Wait {
+                    break;
+                }
                 events.extend(stream.step(&mut decoder).unwrap());
             }
         }
@@ -295,6 +320,15 @@ fn generated_scripts_commit_every_word_once_in_order() {
                 eprintln!("seed {seed} {:.3}-{:.3} {}", e.start, e.end, e.text);
             }
         }
+        check(&script, &events, script.words.len(), seed);
+    }
+}
+
+#[test]
+fn fewer_partials_and_aborted_partials_lose_nothing() {
+    for seed in 500..=560u64 {
+        let script = Script::generate(&mut Rng(seed));
+        let events = play_adapting(&script, seed, None, true);
         check(&script, &events, script.words.len(), seed);
     }
 }

@@ -46,13 +46,14 @@
 //! Not real-time safe.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::decode::Decode;
 use super::engine::{DecodeRequest, Hypothesis, Word, SAMPLE_RATE_HZ};
 use super::guard::{cut_repetition, is_invented, same_word};
+use super::load::{Degradation, Partials};
 use super::InferenceError;
 use crate::event::{Event, EventKind, Source};
 use crate::vad::VadEvent;
@@ -115,9 +116,41 @@ pub struct StreamStats {
     pub rejected_passes: AtomicU64,
     /// Repetition loops cut.
     pub loops_cut: AtomicU64,
+    /// Partial passes cut short because a pause or the utterance's end
+    /// arrived while they ran (their words would be stale).
+    pub aborted_partials: AtomicU64,
+    /// Load-adaptive inference: threads of the last pass.
+    pub threads: AtomicU64,
+    /// Load-adaptive inference: what is degraded right now
+    /// ([`StreamStats::degradation`]).
+    pub degraded: AtomicU8,
+    /// Passes run with something degraded.
+    pub degraded_passes: AtomicU64,
 }
 
 impl StreamStats {
+    /// Publishes the plan the worker decodes with.
+    pub fn set_plan(&self, threads: usize, degraded: Option<Degradation>) {
+        self.threads.store(threads as u64, Ordering::Relaxed);
+        let code = match degraded {
+            None => 0,
+            Some(Degradation::CoresBusy) => 1,
+            Some(Degradation::Behind) => 2,
+            Some(Degradation::CoresBusyAndBehind) => 3,
+        };
+        self.degraded.store(code, Ordering::Relaxed);
+    }
+
+    /// What load-adaptive inference has degraded right now, if anything.
+    pub fn degradation(&self) -> Option<Degradation> {
+        match self.degraded.load(Ordering::Relaxed) {
+            1 => Some(Degradation::CoresBusy),
+            2 => Some(Degradation::Behind),
+            3 => Some(Degradation::CoresBusyAndBehind),
+            _ => None,
+        }
+    }
+
     /// Decode time over audio time of all passes so far (below 1 keeps up
     /// with a single pass per window; streaming re-decodes, so compare with
     /// care).
@@ -192,6 +225,8 @@ pub struct Stream {
     committed_until: f64,
     /// How long the last pass took.
     last_pass: Duration,
+    /// How many partial passes load-adaptive inference allows.
+    partials: Partials,
 }
 
 impl Stream {
@@ -213,6 +248,7 @@ impl Stream {
             context_end: 0,
             committed_until: 0.0,
             last_pass: Duration::ZERO,
+            partials: Partials::Every,
         }
     }
 
@@ -283,6 +319,10 @@ impl Stream {
         if self.complete_piece().is_some() {
             return Action::Commit;
         }
+        if self.partials == Partials::Off {
+            // Behind: only the passes that commit.
+            return Action::Wait;
+        }
         if self.pause_to_read().is_some() {
             return Action::Decode;
         }
@@ -293,7 +333,10 @@ impl Stream {
         // as much new audio as the last pass took, so partial passes keep the
         // worker at most half busy and the pass that commits a piece rarely
         // has to wait for one in flight.
-        let step = self.config.min_step.max(self.last_pass * 2);
+        let mut step = self.config.min_step.max(self.last_pass * 2);
+        if self.partials == Partials::Sparse {
+            step *= 2;
+        }
         if new_audio >= samples(step) {
             Action::Decode
         } else {
@@ -378,6 +421,27 @@ impl Stream {
         self.window_start + best.1 as u64
     }
 
+    /// Sets how many partial passes to run (load-adaptive inference: fewer
+    /// or none while the worker is behind).
+    pub fn set_partials(&mut self, partials: Partials) {
+        self.partials = partials;
+    }
+
+    /// Whether the next pass only refreshes the partial line, so it may be
+    /// aborted when a pause or the utterance's end arrives (a pass that
+    /// reads up to a pause may be the one that commits: never aborted).
+    pub fn next_pass_is_partial(&self) -> bool {
+        self.next_action() == Action::Decode && self.pause_to_read().is_none()
+    }
+
+    /// How far the committed or decoded text is behind the newest audio.
+    pub fn lag_s(&self) -> f64 {
+        if !self.in_utterance {
+            return 0.0;
+        }
+        self.received_until.saturating_sub(self.decoded_until) as f64 / SAMPLE_RATE_HZ as f64
+    }
+
     /// Carries out [`Stream::next_action`]; returns the events it produced.
     pub fn step(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
         match self.next_action() {
@@ -430,7 +494,15 @@ impl Stream {
     fn partial_pass(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
         let covered_until = self.pause_to_read().unwrap_or_else(|| self.window_end());
         let len = (covered_until - self.window_start) as usize;
-        let hypothesis = self.decode(decoder, len)?;
+        let hypothesis = match self.decode(decoder, len) {
+            Err(InferenceError::Aborted) => {
+                // Nothing read: the next decision sees the event that
+                // aborted it.
+                self.stats.aborted_partials.fetch_add(1, Ordering::Relaxed);
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
         let words = self.clean_words(&hypothesis, self.window_start);
         self.last = Some(Pass {
             words: words.clone(),

@@ -108,8 +108,10 @@ impl Alerts {
                 tracing::warn!(
                     source = s.source.as_str(),
                     lag_ms = s.lag_ms,
-                    "alert: transcription is more than {} s behind the audio",
-                    LAG_THRESHOLD_MS / 1000
+                    threads = s.inference_threads,
+                    "alert: transcription is more than {} s behind the audio ({})",
+                    LAG_THRESHOLD_MS / 1000,
+                    s.degraded.unwrap_or("nothing degraded yet")
                 );
             }
         }
@@ -147,6 +149,10 @@ mod tests {
                 inference_rtf: 0.5,
                 lag_ms,
                 max_lag_ms: lag_ms,
+                inference_threads: 2,
+                degraded: None,
+                degraded_code: 0,
+                aborted_partials: 0,
                 realtime_priority: true,
                 pinned_core: None,
                 recovery_attempts: 0,

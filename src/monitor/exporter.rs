@@ -65,6 +65,8 @@ pub struct Metrics {
     overflowed: Family<SourceLabel, FloatGauge>,
     rtf: Family<SourceLabel, FloatGauge>,
     lag: Family<SourceLabel, FloatGauge>,
+    threads: Family<SourceLabel, FloatGauge>,
+    degraded: Family<SourceLabel, FloatGauge>,
     realtime: Family<SourceLabel, FloatGauge>,
     recovery_attempts: Family<SourceLabel, FloatGauge>,
     recoveries: Family<SourceLabel, FloatGauge>,
@@ -121,6 +123,14 @@ impl Metrics {
             "Inference real-time factor of the last passes",
         );
         let lag = family("inference_lag_ms", "Audio waiting for inference, ms");
+        let threads = family(
+            "inference_threads",
+            "Threads of the last pass (load-adaptive: fewer on busy cores)",
+        );
+        let degraded = family(
+            "inference_degraded",
+            "0 nominal, 1 cores busy (fewer threads), 2 behind (fewer partials), 3 both",
+        );
         let realtime = family(
             "realtime_priority",
             "1 when the callback got real-time priority",
@@ -154,6 +164,8 @@ impl Metrics {
             overflowed,
             rtf,
             lag,
+            threads,
+            degraded,
             realtime,
             recovery_attempts,
             recoveries,
@@ -213,6 +225,8 @@ impl Metrics {
             set(&self.overflowed, s.overflowed_samples as f64);
             set(&self.rtf, s.inference_rtf);
             set(&self.lag, s.lag_ms as f64);
+            set(&self.threads, s.inference_threads as f64);
+            set(&self.degraded, f64::from(s.degraded_code));
             set(&self.realtime, f64::from(u8::from(s.realtime_priority)));
             set(&self.recovery_attempts, s.recovery_attempts as f64);
             set(&self.recoveries, s.recoveries as f64);

@@ -23,6 +23,13 @@ pub struct SourceSample {
     pub inference_rtf: f64,
     pub lag_ms: u64,
     pub max_lag_ms: u64,
+    /// Threads of the last inference pass.
+    pub inference_threads: u64,
+    /// What load-adaptive inference degrades right now (`None`: nothing).
+    pub degraded: Option<&'static str>,
+    /// The same as a number: 0 nominal, 1 cores busy, 2 behind, 3 both.
+    pub degraded_code: u8,
+    pub aborted_partials: u64,
     pub realtime_priority: bool,
     pub pinned_core: Option<usize>,
     pub recovery_attempts: u64,
@@ -136,6 +143,10 @@ fn source_sample(stats: &SourceStats) -> SourceSample {
         inference_rtf: stats.stream.pass_rtf(),
         lag_ms: load(&stats.stream.lag_ms),
         max_lag_ms: load(&stats.stream.max_lag_ms),
+        inference_threads: load(&stats.stream.threads),
+        degraded: stats.stream.degradation().map(|d| d.label()),
+        degraded_code: stats.stream.degraded.load(Ordering::Relaxed),
+        aborted_partials: load(&stats.stream.aborted_partials),
         realtime_priority: capture.is_some_and(|c| c.priority == PriorityState::Obtained),
         pinned_core: capture.and_then(|c| c.pinned_core),
         recovery_attempts: load(&recovery.attempts),
