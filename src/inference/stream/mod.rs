@@ -1,0 +1,306 @@
+//! The streaming policy: when to decode, what to show as partial, what to
+//! commit as final.
+//!
+//! Whisper decodes a whole window at a time, so streaming means decoding a
+//! growing window again and again. The policy cuts each utterance into
+//! **pieces at pauses** and commits each piece whole, from one pass over
+//! exactly its own audio. Pieces never overlap, so no word can be committed
+//! twice, and no text alignment or word timestamps are needed to find where
+//! committed text ends (Whisper's are off by up to seconds on real speech,
+//! which is what made the earlier agreement-based policy repeat sentences).
+//!
+//! 1. **Partials while someone speaks.** A pass over the open piece starts
+//!    once [`StreamConfig::min_step`] of new audio arrived (or, when passes
+//!    are slow, twice as much as the last pass took). Its words are the
+//!    partial hypothesis. Silence (no open utterance) costs no pass at all.
+//! 2. **A piece ends at the utterance's end, or at a pause** the VAD
+//!    reports inside the utterance ([`VadEvent::Pause`]: the voice stopped
+//!    and the level stayed low for 112 ms) once the piece is at least
+//!    [`StreamConfig::min_piece`] long (3 s: cutting sooner broke sentences
+//!    into fragments Whisper mishears, measured on real speech). At every
+//!    pause a pass runs over the audio up to it; if the voice does not come
+//!    back, that pass heard exactly the piece and its words are committed
+//!    the moment the VAD closes the utterance, with no pass of its own;
+//!    otherwise one pass over the piece runs and is committed.
+//! 3. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
+//!    a usable pause is cut at its quietest 100 ms in the second half of that
+//!    span (and the next piece's leading words that repeat the committed tail
+//!    are dropped, as such a cut may fall inside a word).
+//! 4. **No prompt by default.** Committed text fed back as Whisper's prompt
+//!    seeded repetition loops on real speech ("7 of close. 7 of close. ..."),
+//!    so pieces are decoded on their own, as whisper.cpp's `whisper-stream`
+//!    does. [`StreamConfig::prompt_words`] turns on a prompt from the current
+//!    flow of speech (pieces less than [`FLOW_GAP`] apart; never across a
+//!    real pause); a piece's leading words that repeat the committed tail
+//!    are dropped either way.
+//! 5. **Falling behind** never skips audio: events are taken in order, one
+//!    utterance at a time; a piece takes every pause that is waiting (up to
+//!    the longest piece), so a slow CPU gets fewer, longer passes.
+//! 6. **Guards** ([`super::guard`]): a pass whose no-speech probability is
+//!    high and whose words are unsure yields nothing; a repeated n-gram run is
+//!    cut to one; audio after the last voiced sample is never decoded on its
+//!    own (Whisper invents text on silence). Final events' times never go
+//!    backwards and stay inside their piece's audio.
+//! 7. **Stop** ([`Stream::finish`]) decodes and commits whatever is left.
+//!
+//! Not real-time safe.
+
+mod config;
+mod piece;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::decode::Decode;
+use super::engine::SAMPLE_RATE_HZ;
+use super::load::Partials;
+use super::InferenceError;
+use crate::event::{Event, EventKind, Source};
+use crate::vad::VadEvent;
+
+pub use config::{Action, StreamConfig, StreamStats};
+use piece::Pass;
+
+/// The streaming state of one source.
+pub struct Stream {
+    config: StreamConfig,
+    stats: Arc<StreamStats>,
+    clock: Instant,
+    /// Events not yet applied: those after the end of the open utterance
+    /// wait here until it is committed.
+    inbox: VecDeque<VadEvent>,
+    /// Audio of the open piece and what follows it in the utterance.
+    window: Vec<f32>,
+    /// Absolute sample index of `window[0]` (the open piece's start).
+    window_start: u64,
+    /// Absolute end (exclusive) of the newest audio received.
+    received_until: u64,
+    /// Absolute end of the audio committed or read by the last pass.
+    decoded_until: u64,
+    in_utterance: bool,
+    /// Pauses inside the window: (voiced end, cut), in order.
+    pauses: VecDeque<(u64, u64)>,
+    /// The utterance's end and its last voiced sample, once the VAD closed it.
+    speech_end: Option<(u64, u64)>,
+    last: Option<Pass>,
+    /// Committed words of the current flow of speech (pieces less than
+    /// [`FLOW_GAP`] apart): the prompt, and the tail a new piece may repeat.
+    context: Vec<String>,
+    /// Where the last committed piece's voice ended (absolute sample).
+    context_end: u64,
+    /// End of the last final event, seconds.
+    committed_until: f64,
+    /// How long the last pass took.
+    last_pass: Duration,
+    /// How many partial passes load-adaptive inference allows.
+    partials: Partials,
+}
+
+impl Stream {
+    pub fn new(config: StreamConfig, clock: Instant) -> Self {
+        Stream {
+            config,
+            stats: Arc::new(StreamStats::default()),
+            clock,
+            inbox: VecDeque::new(),
+            window: Vec::new(),
+            window_start: 0,
+            received_until: 0,
+            decoded_until: 0,
+            in_utterance: false,
+            pauses: VecDeque::new(),
+            speech_end: None,
+            last: None,
+            context: Vec::new(),
+            context_end: 0,
+            committed_until: 0.0,
+            last_pass: Duration::ZERO,
+            partials: Partials::Every,
+        }
+    }
+
+    pub fn stats(&self) -> Arc<StreamStats> {
+        Arc::clone(&self.stats)
+    }
+
+    pub fn source(&self) -> Source {
+        self.config.source
+    }
+
+    /// Takes one event from the VAD.
+    pub fn push(&mut self, event: VadEvent) {
+        self.inbox.push_back(event);
+        self.apply_inbox();
+    }
+
+    /// Applies waiting events up to the end of the open utterance.
+    fn apply_inbox(&mut self) {
+        while self.speech_end.is_none() {
+            let Some(event) = self.inbox.pop_front() else {
+                break;
+            };
+            match event {
+                VadEvent::SpeechStart { start } => {
+                    self.in_utterance = true;
+                    if start.saturating_sub(self.context_end) > samples(FLOW_GAP) {
+                        // After a real pause, no context: committed text fed
+                        // back across pauses seeded repetition loops.
+                        self.context.clear();
+                    }
+                    if self.window.is_empty() {
+                        self.window_start = start;
+                        self.decoded_until = self.decoded_until.max(start);
+                    }
+                }
+                VadEvent::Audio { start, samples } => {
+                    if self.window.is_empty() {
+                        self.window_start = start;
+                    }
+                    // The VAD's audio is contiguous inside an utterance.
+                    let gap = start.saturating_sub(self.window_end()) as usize;
+                    self.window.resize(self.window.len() + gap, 0.0);
+                    self.window.extend_from_slice(&samples);
+                    self.received_until = self.window_end();
+                    self.in_utterance = true;
+                }
+                VadEvent::Pause { voiced_end, cut } => self.pauses.push_back((voiced_end, cut)),
+                VadEvent::SpeechEnd { end, voiced_end } => {
+                    self.received_until = self.received_until.max(end);
+                    self.speech_end = Some((end, voiced_end));
+                }
+            }
+        }
+        let lag = self.received_until.saturating_sub(self.decoded_until);
+        self.record_lag(if self.in_utterance { lag } else { 0 });
+    }
+
+    fn window_end(&self) -> u64 {
+        self.window_start + self.window.len() as u64
+    }
+
+    /// What to do next, given what has arrived.
+    pub fn next_action(&self) -> Action {
+        if !self.in_utterance {
+            return Action::Wait;
+        }
+        if self.complete_piece().is_some() {
+            return Action::Commit;
+        }
+        if self.partials == Partials::Off {
+            // Behind: only the passes that commit.
+            return Action::Wait;
+        }
+        if self.pause_to_read().is_some() {
+            return Action::Decode;
+        }
+        let new_audio = self
+            .window_end()
+            .saturating_sub(self.decoded_until.max(self.window_start));
+        // Adaptive step: when passes are slow (a loaded CPU), wait for twice
+        // as much new audio as the last pass took, so partial passes keep the
+        // worker at most half busy and the pass that commits a piece rarely
+        // has to wait for one in flight.
+        let mut step = self.config.min_step.max(self.last_pass * 2);
+        if self.partials == Partials::Sparse {
+            step *= 2;
+        }
+        if new_audio >= samples(step) {
+            Action::Decode
+        } else {
+            Action::Wait
+        }
+    }
+
+    /// The newest pause that no pass has read up to yet: a pass ending
+    /// exactly there is the one that commits the utterance if the voice
+    /// does not come back (so the commit needs no pass of its own).
+    fn pause_to_read(&self) -> Option<u64> {
+        let &(_, cut) = self.pauses.back()?;
+        let read = self.last.as_ref().map_or(0, |p| p.covered_until);
+        (read < cut && cut <= self.window_end()).then_some(cut)
+    }
+
+    /// Sets how many partial passes to run (load-adaptive inference: fewer
+    /// or none while the worker is behind).
+    pub fn set_partials(&mut self, partials: Partials) {
+        self.partials = partials;
+    }
+
+    /// Whether the next pass only refreshes the partial line, so it may be
+    /// aborted when a pause or the utterance's end arrives (a pass that
+    /// reads up to a pause may be the one that commits: never aborted).
+    pub fn next_pass_is_partial(&self) -> bool {
+        self.next_action() == Action::Decode && self.pause_to_read().is_none()
+    }
+
+    /// How far the committed or decoded text is behind the newest audio.
+    pub fn lag_s(&self) -> f64 {
+        if !self.in_utterance {
+            return 0.0;
+        }
+        self.received_until.saturating_sub(self.decoded_until) as f64 / SAMPLE_RATE_HZ as f64
+    }
+
+    /// Carries out [`Stream::next_action`]; returns the events it produced.
+    pub fn step(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
+        match self.next_action() {
+            Action::Wait => Ok(Vec::new()),
+            Action::Commit => match self.complete_piece() {
+                Some(piece) => self.commit_piece(decoder, piece),
+                None => Ok(Vec::new()),
+            },
+            Action::Decode => self.partial_pass(decoder),
+        }
+    }
+
+    /// End of input: decode and commit whatever is left.
+    pub fn finish(&mut self, decoder: &mut dyn Decode) -> Result<Vec<Event>, InferenceError> {
+        let mut events = Vec::new();
+        loop {
+            if self.speech_end.is_none() && self.in_utterance {
+                // Stopped mid-utterance: all of it counts as voiced.
+                let end = self.window_end();
+                self.speech_end = Some((end, end));
+            }
+            match self.complete_piece() {
+                Some(piece) => events.extend(self.commit_piece(decoder, piece)?),
+                None if self.inbox.is_empty() => return Ok(events),
+                None => self.apply_inbox(),
+            }
+        }
+    }
+
+    /// Gives up the open piece (inference failed on it twice) and returns a
+    /// gap event covering it, so the loss is visible.
+    pub fn abandon(&mut self, why: &str) -> Vec<Event> {
+        let start = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
+        let end = match self.complete_piece() {
+            Some(piece) => piece.end,
+            None => self.window_end(),
+        };
+        let end_s = end as f64 / SAMPLE_RATE_HZ as f64;
+        self.drop_piece(end, self.speech_end.is_some_and(|(e, _)| e <= end));
+        vec![Event {
+            source: self.config.source,
+            kind: EventKind::Gap,
+            start,
+            end: end_s,
+            text: why.to_string(),
+            emitted: Some(self.clock.elapsed().as_secs_f64()),
+        }]
+    }
+}
+
+/// Quiet a pass must have read after the last voiced sample for its words
+/// to be committed as a piece's (the VAD's pause is longer).
+const QUIET_AFTER_VOICE: Duration = Duration::from_millis(64);
+/// Pieces closer than this belong to one flow of speech, whose committed
+/// text is the next piece's prompt; after a longer pause, none.
+const FLOW_GAP: Duration = Duration::from_millis(1000);
+/// Committed words kept as context.
+const CONTEXT_WORDS: usize = 40;
+
+fn samples(d: Duration) -> u64 {
+    (d.as_secs_f64() * SAMPLE_RATE_HZ as f64) as u64
+}

@@ -1,0 +1,303 @@
+//! Pieces: finding the complete piece at the front of the window, the
+//! passes over it, committing it whole, and the words' clean-up.
+//!
+//! Not real-time safe.
+
+use std::sync::atomic::Ordering;
+
+use super::{samples, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
+use crate::event::{Event, EventKind};
+use crate::inference::decode::Decode;
+use crate::inference::engine::{DecodeRequest, Hypothesis, Word, SAMPLE_RATE_HZ};
+use crate::inference::guard::{cut_repetition, is_invented, same_word};
+use crate::inference::InferenceError;
+
+/// A complete piece at the front of the window.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Piece {
+    /// Absolute end (exclusive) of its audio.
+    pub(super) end: u64,
+    /// Where its last voiced sample ended.
+    pub(super) voiced_end: u64,
+    /// It ends the utterance.
+    pub(super) closes: bool,
+    /// Cut at the quietest point, not at a pause.
+    pub(super) forced: bool,
+}
+
+/// The last partial pass: its words (absolute seconds) and how far it read.
+pub(super) struct Pass {
+    pub(super) words: Vec<Word>,
+    pub(super) covered_until: u64,
+}
+
+impl Stream {
+    /// The piece at the front of the window that is complete, if any.
+    pub(super) fn complete_piece(&self) -> Option<Piece> {
+        let start = self.window_start;
+        let min = start + samples(self.config.min_piece);
+        let max = start + samples(self.config.max_piece);
+        if let Some((end, voiced_end)) = self.speech_end {
+            if end <= max {
+                return Some(Piece {
+                    end,
+                    voiced_end,
+                    closes: true,
+                    forced: false,
+                });
+            }
+        }
+        // The latest pause that makes a piece of a fitting length (a worker
+        // that fell behind takes all the waiting ones at once).
+        let pause = self
+            .pauses
+            .iter()
+            .rev()
+            .find(|&&(_, cut)| cut >= min && cut <= max && cut <= self.window_end());
+        if let Some(&(voiced_end, cut)) = pause {
+            return Some(Piece {
+                end: cut,
+                voiced_end,
+                closes: false,
+                forced: false,
+            });
+        }
+        let available = match self.speech_end {
+            Some((end, _)) => end,
+            None => self
+                .window_end()
+                .saturating_sub(samples(self.config.tail_guard)),
+        };
+        if available < max {
+            return None;
+        }
+        let cut = self.quietest(start + samples(self.config.max_piece / 2), max);
+        Some(Piece {
+            end: cut,
+            voiced_end: cut,
+            closes: false,
+            forced: true,
+        })
+    }
+
+    /// The middle of the quietest 100 ms of the window between `from` and
+    /// `to` (absolute samples), found in 10 ms steps.
+    pub(super) fn quietest(&self, from: u64, to: u64) -> u64 {
+        let span = (SAMPLE_RATE_HZ / 10) as usize;
+        let hop = (SAMPLE_RATE_HZ / 100) as usize;
+        let lo = (from.saturating_sub(self.window_start) as usize).min(self.window.len());
+        let hi = (to.saturating_sub(self.window_start) as usize).min(self.window.len());
+        let energy = |i: usize| -> f32 { self.window[i..i + span].iter().map(|s| s * s).sum() };
+        let mut best = (f32::INFINITY, hi);
+        let mut i = lo;
+        while i + span <= hi {
+            let e = energy(i);
+            if e < best.0 {
+                best = (e, i + span / 2);
+            }
+            i += hop;
+        }
+        self.window_start + best.1 as u64
+    }
+
+    pub(super) fn partial_pass(
+        &mut self,
+        decoder: &mut dyn Decode,
+    ) -> Result<Vec<Event>, InferenceError> {
+        let covered_until = self.pause_to_read().unwrap_or_else(|| self.window_end());
+        let len = (covered_until - self.window_start) as usize;
+        let hypothesis = match self.decode(decoder, len) {
+            Err(InferenceError::Aborted) => {
+                // Nothing read: the next decision sees the event that
+                // aborted it.
+                self.stats.aborted_partials.fetch_add(1, Ordering::Relaxed);
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
+        let words = self.clean_words(&hypothesis, self.window_start);
+        self.last = Some(Pass {
+            words: words.clone(),
+            covered_until,
+        });
+        if !self.config.partials || words.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.stats.partial_events.fetch_add(1, Ordering::Relaxed);
+        let start = words[0].start.max(self.committed_until);
+        let end = words[words.len() - 1].end.max(start);
+        Ok(vec![self.event(EventKind::Partial, &words, start, end)])
+    }
+
+    pub(super) fn commit_piece(
+        &mut self,
+        decoder: &mut dyn Decode,
+        piece: Piece,
+    ) -> Result<Vec<Event>, InferenceError> {
+        let mut words = if piece.voiced_end <= self.window_start {
+            // Only the quiet after the last voiced sample: never decoded on
+            // its own, since Whisper invents text on silence.
+            Vec::new()
+        } else {
+            match self.last.take() {
+                // A pass that read past the voice (with some quiet after its
+                // last word, so no word was cut off) and not into the next
+                // piece heard exactly this piece.
+                Some(pass)
+                    if pass.covered_until >= piece.voiced_end + samples(QUIET_AFTER_VOICE)
+                        && pass.covered_until <= piece.end =>
+                {
+                    pass.words
+                }
+                _ => {
+                    let len = (piece.end - self.window_start) as usize;
+                    let hypothesis = self.decode(decoder, len)?;
+                    self.clean_words(&hypothesis, self.window_start)
+                }
+            }
+        };
+        // With a prompt (or after a cut inside a word), a pass may start by
+        // repeating the committed tail.
+        let repeated = repeated_tail(&self.context, &words);
+        words.drain(..repeated);
+        self.stats.pieces.fetch_add(1, Ordering::Relaxed);
+        if piece.forced {
+            self.stats.forced_cuts.fetch_add(1, Ordering::Relaxed);
+        }
+        let piece_start_s = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
+        let voiced_end_s = piece.voiced_end.max(self.window_start) as f64 / SAMPLE_RATE_HZ as f64;
+        self.drop_piece(piece.end, piece.closes);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Times never go backwards and stay inside the piece's audio.
+        let start = words[0]
+            .start
+            .max(piece_start_s)
+            .max(self.committed_until)
+            .min(voiced_end_s.max(self.committed_until));
+        let end = voiced_end_s.max(start);
+        self.committed_until = end;
+        self.context.extend(words.iter().map(|w| w.text.clone()));
+        let excess = self.context.len().saturating_sub(CONTEXT_WORDS);
+        self.context.drain(..excess);
+        self.context_end = piece.voiced_end;
+        self.stats
+            .committed_words
+            .fetch_add(words.len() as u64, Ordering::Relaxed);
+        Ok(vec![self.event(EventKind::Final, &words, start, end)])
+    }
+
+    /// Removes the piece ending at `end` from the window; `closes` ends the
+    /// utterance too, and lets the next waiting events in.
+    pub(super) fn drop_piece(&mut self, end: u64, closes: bool) {
+        let n = (end.saturating_sub(self.window_start) as usize).min(self.window.len());
+        self.window.drain(..n);
+        self.window_start = end;
+        self.decoded_until = self.decoded_until.max(end);
+        self.last = None;
+        while self.pauses.front().is_some_and(|&(_, cut)| cut <= end) {
+            self.pauses.pop_front();
+        }
+        if closes {
+            self.window.clear();
+            self.pauses.clear();
+            self.in_utterance = false;
+            self.speech_end = None;
+            self.apply_inbox();
+        }
+    }
+
+    /// Decodes the first `len` samples of the window.
+    pub(super) fn decode(
+        &mut self,
+        decoder: &mut dyn Decode,
+        len: usize,
+    ) -> Result<Hypothesis, InferenceError> {
+        let keep = self.context.len().saturating_sub(self.config.prompt_words);
+        let request = DecodeRequest {
+            prompt: self.context[keep..].join(" "),
+            fit_audio_ctx: true,
+            temperature_fallback: false,
+            word_times: true,
+        };
+        let len = len.min(self.window.len());
+        let hypothesis = decoder.decode(&self.window[..len], &request)?;
+        self.last_pass = hypothesis.elapsed;
+        self.decoded_until = self.decoded_until.max(self.window_start + len as u64);
+        self.stats.passes.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .decode_us
+            .fetch_add(hypothesis.elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.stats
+            .decoded_samples
+            .fetch_add(len as u64, Ordering::Relaxed);
+        let lag = self.received_until.saturating_sub(self.decoded_until);
+        self.record_lag(lag);
+        Ok(hypothesis)
+    }
+
+    pub(super) fn record_lag(&self, lag_samples: u64) {
+        let ms = lag_samples * 1000 / SAMPLE_RATE_HZ as u64;
+        self.stats.lag_ms.store(ms, Ordering::Relaxed);
+        self.stats.max_lag_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// The pass's words in absolute seconds (inside the decoded audio),
+    /// cleaned of invented text and loops.
+    pub(super) fn clean_words(&mut self, hypothesis: &Hypothesis, audio_start: u64) -> Vec<Word> {
+        if is_invented(hypothesis) {
+            self.stats.rejected_passes.fetch_add(1, Ordering::Relaxed);
+            return Vec::new();
+        }
+        let offset = audio_start as f64 / SAMPLE_RATE_HZ as f64;
+        let end_s = self.decoded_until as f64 / SAMPLE_RATE_HZ as f64;
+        let mut words: Vec<Word> = hypothesis
+            .words
+            .iter()
+            .map(|w| Word {
+                text: w.text.clone(),
+                start: (offset + w.start).clamp(offset, end_s),
+                end: (offset + w.end).clamp(offset, end_s),
+                probability: w.probability,
+            })
+            .collect();
+        if cut_repetition(&mut words) {
+            self.stats.loops_cut.fetch_add(1, Ordering::Relaxed);
+        }
+        words
+    }
+
+    pub(super) fn event(&self, kind: EventKind, words: &[Word], start: f64, end: f64) -> Event {
+        let text = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Event {
+            source: self.config.source,
+            kind,
+            start,
+            end,
+            text,
+            emitted: Some(self.clock.elapsed().as_secs_f64()),
+        }
+    }
+}
+
+/// The longest repeat of the committed tail a piece may start with.
+const REPEAT_MAX_WORDS: usize = 3;
+
+/// The number of leading `words` that repeat the end of `committed`.
+fn repeated_tail(committed: &[String], words: &[Word]) -> usize {
+    let max = committed.len().min(words.len()).min(REPEAT_MAX_WORDS);
+    (1..=max)
+        .rev()
+        .find(|&n| {
+            let tail = &committed[committed.len() - n..];
+            tail.iter()
+                .zip(&words[..n])
+                .all(|(a, b)| same_word(a, &b.text))
+        })
+        .unwrap_or(0)
+}
