@@ -258,30 +258,24 @@ impl Default for LoadMeter {
     }
 }
 
-/// The nice value inference threads run at: below the capture callback
-/// (real-time priority) and the pump (default), so a busy machine takes its
-/// time from Whisper passes first, never from capture.
-pub const WORKER_NICE: i32 = 5;
-
-/// Lowers the calling thread's scheduling priority to `nice` (Linux: the
-/// nice value is per thread, and threads it starts later, whisper.cpp's
-/// OpenMP team included, inherit it). Call first thing on the worker
-/// thread. Never raises the priority: a thread already nicer stays as it
-/// is. Returns whether the thread now runs at `nice` or lower priority;
-/// elsewhere than Linux it does nothing.
-pub fn lower_current_thread_priority(nice: i32) -> bool {
+/// Marks the calling thread as a batch thread (Linux `SCHED_BATCH`, nice
+/// unchanged; threads it starts later, whisper.cpp's OpenMP team included,
+/// inherit it): the scheduler never lets it preempt a thread that wakes up,
+/// so the pump and capture (woken by audio) run first, while against other
+/// processes it keeps its fair share of the CPU. A lower nice value (5) was
+/// measured first and starved inference behind two busy processes
+/// (benches/memory.rs: latency p50 42.7 s with one busy process, 84.0 s
+/// with two, load average 6-8). Call first thing on the worker thread.
+/// Returns whether the policy was set; elsewhere than Linux it does nothing.
+pub fn batch_current_thread() -> bool {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid, getpriority and setpriority on the calling thread.
-        unsafe {
-            let tid = libc::gettid() as libc::id_t;
-            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-            current >= nice || libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
-        }
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; param is a valid struct.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = nice;
         false
     }
 }
@@ -379,22 +373,23 @@ mod tests {
 
     #[test]
     #[cfg(target_os = "linux")]
-    fn lowering_priority_touches_only_the_calling_thread() {
-        let nice_of = |stat: String| -> i64 {
-            // Field 19 of /proc/.../stat, counted after the ")" of the name.
+    fn batch_policy_touches_only_the_calling_thread() {
+        let policy_of = |stat: String| -> i64 {
+            // Field 41 of /proc/.../stat (the scheduling policy), counted
+            // after the ")" of the name, which ends field 2.
             let after = &stat[stat.rfind(')').unwrap() + 2..];
-            after.split_whitespace().nth(16).unwrap().parse().unwrap()
+            after.split_whitespace().nth(38).unwrap().parse().unwrap()
         };
-        let before = nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        let stat = || std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let before = policy_of(stat());
         let inside = std::thread::spawn(move || {
-            assert!(lower_current_thread_priority(WORKER_NICE));
-            nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+            assert!(batch_current_thread());
+            policy_of(stat())
         })
         .join()
         .unwrap();
-        assert_eq!(inside, before.max(i64::from(WORKER_NICE)));
-        let after = nice_of(std::fs::read_to_string("/proc/thread-self/stat").unwrap());
-        assert_eq!(after, before, "the calling thread only");
+        assert_eq!(inside, i64::from(libc::SCHED_BATCH));
+        assert_eq!(policy_of(stat()), before, "the calling thread only");
     }
 
     #[test]

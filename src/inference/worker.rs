@@ -8,8 +8,9 @@
 //! inside inference is caught, reported as an error, and the worker goes on
 //! with a fresh state; it never takes the process down.
 //!
-//! **Load-adaptive** ([`super::load`]): the worker thread runs at nice
-//! [`WORKER_NICE`], below capture and the pump. Before each pass it reads the
+//! **Load-adaptive** ([`super::load`]): the worker thread is a batch thread
+//! ([`super::load::batch_current_thread`]): it never preempts capture or the
+//! pump, yet keeps its share against other processes. Before each pass it reads the
 //! load (other processes' runnable threads, its own lag) and decodes with the
 //! plan [`LoadPolicy`] gives: fewer threads on busy cores, fewer or no
 //! partial passes when behind; the plan is published in [`StreamStats`]
@@ -17,7 +18,9 @@
 //! in front of the worker passes events on and, when a pause or the
 //! utterance's end arrives while a partial pass runs, aborts that pass
 //! (whisper.cpp's abort callback): its words would be stale, and the pass
-//! that commits should not wait for it.
+//! that commits should not wait for it. whisper.cpp checks the callback
+//! after the encoder and during decoding only, so an abort saves the
+//! decoding part of a pass, not its encoder.
 //!
 //! Not real-time safe.
 
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::engine::{AbortHandle, Model, SharedDecoder};
-use super::load::{lower_current_thread_priority, LoadMeter, LoadPolicy, WORKER_NICE};
+use super::load::{batch_current_thread, LoadMeter, LoadPolicy};
 use super::stream::{Action, Stream, StreamConfig, StreamStats};
 use super::InferenceError;
 use crate::event::Event;
@@ -151,8 +154,8 @@ impl Work {
         input: Receiver<VadEvent>,
         output: Sender<Event>,
     ) -> WorkerReport {
-        if !lower_current_thread_priority(WORKER_NICE) {
-            tracing::debug!("could not lower the inference thread's priority");
+        if !batch_current_thread() {
+            tracing::debug!("could not make the inference thread a batch thread");
         }
         let stats = stream.stats();
         let mut meter = LoadMeter::new();
