@@ -15,6 +15,8 @@ pub struct StreamConfig {
     pub source: Source,
     /// New audio needed before another partial pass.
     pub min_step: Duration,
+    /// Audio a piece needs before its first partial pass.
+    pub first_partial: Duration,
     /// A piece is not cut at a pause before it is this long (very short
     /// pieces lose the context Whisper needs).
     pub min_piece: Duration,
@@ -33,6 +35,7 @@ impl StreamConfig {
         StreamConfig {
             source,
             min_step: Duration::from_millis(250),
+            first_partial: Duration::from_secs(1),
             // Measured on the real-speech set (benches/realspeech.rs
             // --replay): cutting at every pause after 1 s broke sentences
             // into fragments Whisper mishears (known-text WER 0.152 against

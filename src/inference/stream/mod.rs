@@ -11,8 +11,12 @@
 //!
 //! 1. **Partials while someone speaks.** A pass over the open piece starts
 //!    once [`StreamConfig::min_step`] of new audio arrived (or, when passes
-//!    are slow, twice as much as the last pass took). Its words are the
-//!    partial hypothesis. Silence (no open utterance) costs no pass at all.
+//!    are slow, twice as much as the last pass took; a piece's first pass
+//!    waits for [`StreamConfig::first_partial`], so the pass that commits a
+//!    short phrase does not wait behind one over its first word). Its words
+//!    are the partial hypothesis. Silence (no open utterance) costs no pass
+//!    at all. Load-adaptive inference ([`super::load`]) makes partials
+//!    sparser, or stops them, while the worker is behind.
 //! 2. **A piece ends at the utterance's end, or at a pause** the VAD
 //!    reports inside the utterance ([`VadEvent::Pause`]: the voice stopped
 //!    and the level stayed low for 112 ms) once the piece is at least
@@ -204,6 +208,12 @@ impl Stream {
         let mut step = self.config.min_step.max(self.last_pass * 2);
         if self.partials == Partials::Sparse {
             step *= 2;
+        }
+        if self.decoded_until <= self.window_start {
+            // No pass over this piece yet: a short phrase is over before a
+            // pass over its first words would be, and the pass at its end
+            // (the one that commits) would wait for it.
+            step = step.max(self.config.first_partial);
         }
         if new_audio >= samples(step) {
             Action::Decode
