@@ -47,6 +47,7 @@ pub mod model;
 pub mod monitor;
 pub mod pipeline;
 pub mod score;
+pub mod session;
 pub mod sizer;
 pub mod soak;
 pub mod soundserver;

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use hark::dsp::wav;
 use hark::event::{Event, EventKind, Source};
 use hark::inference::{DecodeRequest, Model};
-use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig};
+use hark::pipeline::{Feed, PipelineConfig, SourceConfig};
 use hark::score;
+use hark::session::{Session, SessionConfig};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,24 +46,25 @@ fn stream_with(
     config: &PipelineConfig,
 ) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let sources = [SourceConfig {
+    let sources = vec![SourceConfig {
         source: Source::File,
         feed: Feed::File(file.to_path_buf()),
         record: None,
     }];
-    let pipeline = Pipeline::start(model, config, &sources, tx).expect("pipeline starts");
+    let mut session = Session::start(model, SessionConfig::new(sources, config.clone()), None)
+        .expect("session starts");
     let started = Instant::now();
+    let mut events = Vec::new();
     loop {
-        std::thread::sleep(Duration::from_millis(50));
+        session.poll(Duration::from_millis(50), &mut events);
         match stop_after {
             Some(limit) if started.elapsed() >= limit => break,
-            None if pipeline.files_done() => break,
+            None if session.files_done() => break,
             _ => {}
         }
     }
-    let reports = pipeline.stop();
-    (rx.try_iter().collect(), reports)
+    let report = session.stop(&mut events);
+    (events, report.sources)
 }
 
 fn finals(events: &[Event]) -> String {

@@ -7,6 +7,7 @@ pub mod live;
 pub mod model;
 pub mod options;
 pub mod realtime;
+pub mod signals;
 pub mod soak;
 pub mod transcribe;
 pub mod view;

@@ -154,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // SAFETY: no thread has started yet (argument parsing and logging set-up
     // spawn none); cpal reads these variables from the process environment.
     unsafe { server.export_env() };
+    let interrupted = super::signals::install()?;
     let config = SoakConfig {
         duration: args.duration,
         sources,
@@ -182,8 +183,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             threads,
             ..PipelineConfig::default()
         },
+        interrupted,
     };
-    let report = soak::run(&config, Arc::new(server))?;
+    let report = soak::run(&config, Arc::new(server)).map_err(|e| match e {
+        // The writer's error decides the exit code (the wrapper hides it).
+        soak::SoakError::Transcript(e) => anyhow::Error::new(e),
+        other => anyhow::Error::new(other),
+    })?;
     print!("{}", report.summary());
     println!("report: {}", args.out.display());
     if !report.pass {
