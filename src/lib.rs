@@ -37,6 +37,7 @@
 //! **"Not real-time safe."**.
 
 pub mod capture;
+pub mod class;
 pub mod cli;
 pub mod dsp;
 pub mod echo;

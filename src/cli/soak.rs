@@ -185,11 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         interrupted,
     };
-    let report = soak::run(&config, Arc::new(server)).map_err(|e| match e {
-        // The writer's error decides the exit code (the wrapper hides it).
-        soak::SoakError::Transcript(e) => anyhow::Error::new(e),
-        other => anyhow::Error::new(other),
-    })?;
+    let report = soak::run(&config, Arc::new(server))?;
     print!("{}", report.summary());
     println!("report: {}", args.out.display());
     if !report.pass {

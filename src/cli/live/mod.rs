@@ -33,7 +33,7 @@ use anyhow::Context as _;
 use super::view::{Terminal, View};
 use crate::capture::DeviceError;
 use crate::event::{Event, EventKind, Source};
-use crate::inference::{InferenceError, Model};
+use crate::inference::Model;
 use crate::monitor::MonitorConfig;
 use crate::pipeline::{PipelineConfig, PipelineError};
 use crate::session::{Session, SessionConfig, SessionError, SessionReport};
@@ -68,7 +68,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let terminal = Terminal::detect(quiet);
     // Open the output before loading anything: a bad path fails first.
     let writer = open_writer(&args)?;
-    let model = Model::load(&model_path).map_err(inference_error)?;
+    let model = Model::load(&model_path)?;
     tracing::info!(
         "model {} loaded in {:?}",
         model_path.display(),
@@ -86,8 +86,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         })) if !server_reachable && available.is_empty() => {
             anyhow::Error::new(no_sound_server("and ALSA lists no capture device"))
         }
-        SessionError::Pipeline(other) => pipeline_error(other),
-        SessionError::Monitor(other) => anyhow::Error::new(other),
+        other => anyhow::Error::new(other),
     })?;
     if let Some(addr) = session.monitor().and_then(|m| m.metrics_addr()) {
         tracing::info!("metrics on http://{addr}/metrics");
@@ -326,24 +325,6 @@ fn no_sound_server(detail: &str) -> DeviceError {
     DeviceError::NoSoundServer {
         host: "PulseAudio".to_owned(),
         detail: format!("no server answers; {detail}"),
-    }
-}
-
-/// Unwraps the pipeline's error so the typed cause decides the exit code
-/// (`#[error(transparent)]` wrappers hide it from the error chain).
-fn pipeline_error(err: PipelineError) -> anyhow::Error {
-    match err {
-        PipelineError::Device(e) => anyhow::Error::new(e),
-        PipelineError::AudioFile(e) => anyhow::Error::new(e),
-        PipelineError::Inference(e) => inference_error(e),
-        other => anyhow::Error::new(other),
-    }
-}
-
-fn inference_error(err: InferenceError) -> anyhow::Error {
-    match err {
-        InferenceError::Model(e) => anyhow::Error::new(e),
-        other => anyhow::Error::new(other),
     }
 }
 
