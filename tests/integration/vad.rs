@@ -149,6 +149,7 @@ fn thread_cpu() -> Duration {
 
 #[test]
 fn one_phrase_is_one_utterance_with_its_first_word_intact() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(
         dir.path(),
@@ -197,6 +198,7 @@ fn one_phrase_is_one_utterance_with_its_first_word_intact() {
 
 #[test]
 fn phrases_apart_by_one_and_a_half_seconds_are_two_utterances() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let one = speak(
         dir.path(),
@@ -235,6 +237,7 @@ fn phrases_apart_by_one_and_a_half_seconds_are_two_utterances() {
 
 #[test]
 fn chunk_size_does_not_change_the_segments() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let a = speak(dir.path(), "a", "Hello there. How are you today?");
     let b = speak(dir.path(), "b", "I am fine, thank you.");
@@ -252,6 +255,7 @@ fn chunk_size_does_not_change_the_segments() {
 
 #[test]
 fn finish_closes_an_open_utterance() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(dir.path(), "open", "This sentence is cut off in the mid");
     // Stop inside the speech: drop espeak's trailing silence and then some.
@@ -289,6 +293,7 @@ fn finish_closes_an_open_utterance() {
 
 #[test]
 fn audio_is_emitted_while_speaking_not_only_at_the_end() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(
         dir.path(),
@@ -317,6 +322,7 @@ fn audio_is_emitted_while_speaking_not_only_at_the_end() {
 
 #[test]
 fn max_utterance_cuts_long_speech_without_losing_samples() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(
         dir.path(),
@@ -340,6 +346,7 @@ fn max_utterance_cuts_long_speech_without_losing_samples() {
 
 #[test]
 fn reset_starts_a_new_session_at_zero() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(dir.path(), "reset", "Testing, one, two.");
     let input = [silence(0.4), phrase].concat();
@@ -359,6 +366,7 @@ fn reset_starts_a_new_session_at_zero() {
 
 #[test]
 fn two_minutes_of_silence_and_noise_give_no_segment() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let seconds = 120;
     let cases = [
@@ -415,6 +423,7 @@ fn two_minutes_of_silence_and_noise_give_no_segment() {
 
 #[test]
 fn speech_in_noise_is_found_whole() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(
         dir.path(),
@@ -448,6 +457,7 @@ fn speech_in_noise_is_found_whole() {
 
 #[test]
 fn cost_of_speech() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let phrase = speak(
         dir.path(),
@@ -493,6 +503,7 @@ fn real_boundaries() -> (Vec<f32>, Vec<(f64, f64)>) {
 
 #[test]
 fn pauses_of_unbroken_real_speech_are_found_between_phrases() {
+    let _serial = crate::support::serial();
     // 0.1-0.2 s between phrases: shorter than the hangover, so the VAD
     // keeps one utterance, but each gap should be reported as a pause (or
     // end the utterance), or the streaming policy has nowhere to cut.

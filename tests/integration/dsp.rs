@@ -96,6 +96,7 @@ fn write_wav(path: &Path, spec: hound::WavSpec, frames: usize) {
 
 #[test]
 fn reads_every_integer_width_and_float() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let formats = [
         (hound::SampleFormat::Int, 8, 1.0 / 64.0),
@@ -141,6 +142,7 @@ fn reads_every_integer_width_and_float() {
 
 #[test]
 fn read_16k_mono_downmixes_and_resamples() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stereo48k.wav");
     let spec = hound::WavSpec {
@@ -165,6 +167,7 @@ fn read_16k_mono_downmixes_and_resamples() {
 
 #[test]
 fn missing_file_is_an_open_error_naming_it() {
+    let _serial = crate::support::serial();
     let err = dsp::wav::read("/nonexistent/dir/speech.wav").unwrap_err();
     assert!(matches!(err, AudioFileError::Open { .. }), "{err:?}");
     assert!(
@@ -175,6 +178,7 @@ fn missing_file_is_an_open_error_naming_it() {
 
 #[test]
 fn text_file_is_not_a_wav() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.wav");
     std::fs::write(&path, "these are not the samples you are looking for").unwrap();
@@ -189,6 +193,7 @@ fn text_file_is_not_a_wav() {
 
 #[test]
 fn wav_without_frames_is_empty() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.wav");
     let spec = hound::WavSpec {
@@ -232,6 +237,7 @@ fn raw_wav(format_tag: u16, bits: u16, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn float64_and_compressed_are_unsupported() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f64.wav");
     let data: Vec<u8> = [0.25f64, -0.5, 0.75]
@@ -252,6 +258,7 @@ fn float64_and_compressed_are_unsupported() {
 
 #[test]
 fn truncated_data_is_read_up_to_the_cut() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.wav");
     let spec = hound::WavSpec {
@@ -282,6 +289,7 @@ fn truncated_data_is_read_up_to_the_cut() {
 
 #[test]
 fn downmix_averages_channels_without_allocating() {
+    let _serial = crate::support::serial();
     let stereo = [0.5, -0.5, 1.0, 0.0, -1.0, -0.5];
     let mut mono = [9.0; 4];
     let frames = assert_no_alloc(|| downmix(&stereo, 2, &mut mono));
@@ -312,6 +320,7 @@ fn downmix_averages_channels_without_allocating() {
 
 #[test]
 fn rate_zero_is_rejected() {
+    let _serial = crate::support::serial();
     assert!(matches!(
         Resampler::new(0),
         Err(DspError::InvalidRate { rate_hz: 0 })
@@ -320,6 +329,7 @@ fn rate_zero_is_rejected() {
 
 #[test]
 fn output_length_is_exact_for_every_rate_and_chunking() {
+    let _serial = crate::support::serial();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for rate_hz in RATES_HZ {
         for n_in in [0, 1, 7, 160, 441, 1000, 4801, rate_hz as usize * 3 + 17] {
@@ -363,6 +373,7 @@ fn output_length_is_exact_for_every_rate_and_chunking() {
 
 #[test]
 fn tones_keep_frequency_and_amplitude() {
+    let _serial = crate::support::serial();
     for rate_hz in RATES_HZ {
         for freq_hz in [440.0, 1000.0, 3000.0] {
             let input = tone(freq_hz, 0.5, rate_hz, rate_hz as usize * 2);
@@ -399,6 +410,7 @@ fn tones_keep_frequency_and_amplitude() {
 
 #[test]
 fn content_above_8khz_is_filtered_not_aliased() {
+    let _serial = crate::support::serial();
     for rate_hz in [22_050, 44_100, 48_000, 96_000] {
         let input = tone(10_000.0, 0.5, rate_hz, rate_hz as usize);
         let out = resample_all(rate_hz, &input, rate_hz as usize / 100);
@@ -414,6 +426,7 @@ fn content_above_8khz_is_filtered_not_aliased() {
 
 #[test]
 fn random_chunking_equals_one_push() {
+    let _serial = crate::support::serial();
     let mut rng = Rng(12_345);
     for rate_hz in RATES_HZ {
         let input: Vec<f32> = (0..rate_hz as usize * 2)
@@ -444,6 +457,7 @@ fn random_chunking_equals_one_push() {
 
 #[test]
 fn impulse_lands_at_its_time() {
+    let _serial = crate::support::serial();
     for rate_hz in RATES_HZ {
         for at_in in [0usize, 5, rate_hz as usize / 4 + 3, rate_hz as usize - 9] {
             let mut input = vec![0.0; rate_hz as usize];
@@ -466,6 +480,7 @@ fn impulse_lands_at_its_time() {
 
 #[test]
 fn reset_leaves_nothing_of_the_previous_session() {
+    let _serial = crate::support::serial();
     for rate_hz in RATES_HZ {
         let mut resampler = Resampler::new(rate_hz).unwrap();
         let mut out = Vec::new();
@@ -501,6 +516,7 @@ fn reset_leaves_nothing_of_the_previous_session() {
 
 #[test]
 fn sixteen_khz_passes_through() {
+    let _serial = crate::support::serial();
     let input = tone(440.0, 0.5, 16_000, 3210);
     assert_eq!(resample_all(16_000, &input, 100), input);
     assert_eq!(Resampler::new(16_000).unwrap().block_frames(), 0);
@@ -539,6 +555,7 @@ fn one_second_tone() -> Vec<u8> {
 
 #[test]
 fn rates_and_channel_counts_out_of_bounds_are_unsupported() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let data = one_second_tone();
     for (rate, channels, needle) in [
@@ -584,6 +601,7 @@ fn rates_and_channel_counts_out_of_bounds_are_unsupported() {
 
 #[test]
 fn a_data_length_beyond_the_file_is_not_trusted() {
+    let _serial = crate::support::serial();
     // The header claims 4 GiB of data; the file holds 1 s. Reading must not
     // try to reserve the claimed size (that aborts the process), and reads
     // the second that is there.
@@ -606,6 +624,7 @@ fn a_data_length_beyond_the_file_is_not_trusted() {
 
 #[test]
 fn streaming_blocks_give_the_whole_file_read() {
+    let _serial = crate::support::serial();
     // 48 kHz stereo, longer than one streaming block: read_16k_mono (block
     // by block) equals downmix + resample over the whole file at once.
     let dir = tempfile::tempdir().unwrap();

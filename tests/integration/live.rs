@@ -7,11 +7,11 @@
 //! these tests use the normal harness; they run one at a time (a lock) since
 //! each one runs Whisper on the shared cores at real time.
 
+use crate::support::asset;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hark::dsp::wav;
@@ -31,20 +31,6 @@ const LEAD_IN: Duration = Duration::from_millis(500);
 /// espeak-ng speech; live runs here scored 0.03-0.20 on these clips, the
 /// spread coming from where utterances are cut).
 const MAX_WER: f64 = 0.30;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn asset(name: &str) -> PathBuf {
-    root().join("assets").join(name)
-}
 
 fn reference(name: &str) -> String {
     std::fs::read_to_string(asset(name)).expect("reference text")
@@ -67,12 +53,7 @@ struct Finished {
 
 impl Live {
     fn start(env: &[(String, String)], args: &[&str]) -> Live {
-        let model = root().join("models/tiny.en-q8_0.bin");
-        assert!(
-            model.is_file(),
-            "run scripts/setup.sh first: {}",
-            model.display()
-        );
+        let model = crate::support::default_model();
         let mut command = Command::new(env!("CARGO_BIN_EXE_hark"));
         command
             .arg("live")
@@ -225,7 +206,7 @@ fn captured(stderr: &str, source: Source) -> (u64, u32) {
 
 #[test]
 fn loopback_speech_is_transcribed_and_written() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("call.jsonl");
@@ -258,7 +239,7 @@ fn loopback_speech_is_transcribed_and_written() {
 
 #[test]
 fn mic_speech_is_transcribed_and_recorded_gaplessly() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("mic.wav");
@@ -316,7 +297,7 @@ fn mic_speech_is_transcribed_and_recorded_gaplessly() {
 
 #[test]
 fn both_sources_are_labelled_and_recorded_apart() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("call.wav");
@@ -360,7 +341,7 @@ fn both_sources_are_labelled_and_recorded_apart() {
 
 #[test]
 fn interrupt_mid_phrase_commits_that_phrase() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cut.txt");
@@ -404,7 +385,7 @@ fn interrupt_mid_phrase_commits_that_phrase() {
 
 #[test]
 fn second_interrupt_exits_at_once_leaving_whole_records() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hurry.jsonl");
@@ -430,7 +411,7 @@ fn second_interrupt_exits_at_once_leaving_whole_records() {
 
 #[test]
 fn no_sound_server_is_a_clean_device_error() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let nowhere = dir.path().join("none");
     let env = [
@@ -460,7 +441,7 @@ fn no_sound_server_is_a_clean_device_error() {
 
 #[test]
 fn a_missing_device_names_what_exists() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let done = Live::start(
         &server.env(),
@@ -517,7 +498,7 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn demo_without_a_server_starts_its_own() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let nowhere = dir.path().join("none");
     let env = [
@@ -539,7 +520,7 @@ fn demo_without_a_server_starts_its_own() {
 
 #[test]
 fn demo_with_a_running_server_uses_its_default_output() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let done = Live::start(&server.env(), &["--demo"]).wait();
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr);

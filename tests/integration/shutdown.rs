@@ -8,10 +8,9 @@
 //! `hark::session::WRITER_STOP_GRACE` for the writer); the deadlines here
 //! are generous hang detectors, and the measured time is printed.
 
-#[path = "support/fifo.rs"]
-mod fifo;
+use crate::support::fifo;
+use crate::support::{asset, root};
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,16 +23,6 @@ use fifo::{blocked_writing_pipe, events_not_written, FullFifo};
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(240);
 /// Hang detector after the signal (far above the design bound).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(120);
-
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn asset(name: &str) -> PathBuf {
-    root().join("assets").join(name)
-}
 
 fn hark(env: &[(String, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hark"));
@@ -92,7 +81,7 @@ fn interrupt_when_blocked(mut child: Child, what: &str) {
 
 #[test]
 fn transcribe_into_a_blocked_fifo_ends_on_the_first_interrupt() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let fifo = FullFifo::new(&dir.path().join("out.jsonl"));
     let child = hark(&[])
@@ -106,7 +95,7 @@ fn transcribe_into_a_blocked_fifo_ends_on_the_first_interrupt() {
 
 #[test]
 fn live_into_a_blocked_fifo_ends_on_the_first_interrupt() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let fifo = FullFifo::new(&dir.path().join("out.jsonl"));
@@ -125,7 +114,7 @@ fn live_into_a_blocked_fifo_ends_on_the_first_interrupt() {
 
 #[test]
 fn soak_into_a_blocked_fifo_ends_on_the_first_interrupt() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     std::fs::create_dir(&out).unwrap();
