@@ -33,7 +33,7 @@
 //! # One writer of the event channel
 //!
 //! Workers send text and pumps send gaps, but neither writes the pipeline's
-//! event channel: the [`relay`] thread does, and it hands a source's gap on
+//! event channel: the `relay` thread does, and it hands a source's gap on
 //! only after the text of the audio before it.
 //!
 //! Sample accounting survives swaps: every stream of a source counts into
@@ -47,9 +47,9 @@
 //! Not real-time safe.
 
 //! The parts, one job per file: [`config`] (what to run, why it failed),
-//! [`feed`] (a file played at 1x), [`pump`] (ring -> resampler -> VAD),
-//! [`swap`] (device loss: supervision, gap fill, rate swap), [`recovery`]
-//! (the reopen policy), [`record`] (`--record`), [`relay`] (event order),
+//! `feed` (a file played at 1x), `pump` (ring -> resampler -> VAD),
+//! `swap` (device loss: supervision, gap fill, rate swap), [`recovery`]
+//! (the reopen policy), `record` (`--record`), `relay` (event order),
 //! [`stats`] (live numbers and reports).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
