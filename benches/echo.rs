@@ -18,7 +18,7 @@
 //! 200 ms at 10 and 20 dB under); HARK_ECHO_BENCH=full runs delays 10, 50,
 //! 100, 150, 200, 250 ms at 0, 10, 20 dB.
 
-#[path = "../tests/support/echo.rs"]
+#[path = "../tests/integration/support/echo.rs"]
 mod scene;
 
 use std::sync::atomic::Ordering;

@@ -14,8 +14,10 @@
 //! | transcript   | [`transcript`]| one writer thread: batched, durable      |
 //!
 //! Beside them: [`sizer`] and [`monitor`] read metrics, [`model`] imports and
-//! quantizes models, [`score`] measures word error rate. The CLI ([`cli`])
-//! sits on top and wires the pipeline.
+//! quantizes models, [`score`] measures word error rate, [`class`] says what
+//! kind of failure each error is. [`session`] owns a running session
+//! (pipeline, monitor, transcript writer, one stop order); the CLI ([`cli`])
+//! and the soak harness ([`soak`]) sit on top of it.
 //!
 //! # The real-time contract
 //!
@@ -37,6 +39,7 @@
 //! **"Not real-time safe."**.
 
 pub mod capture;
+pub mod class;
 pub mod cli;
 pub mod dsp;
 pub mod echo;
@@ -47,6 +50,7 @@ pub mod model;
 pub mod monitor;
 pub mod pipeline;
 pub mod score;
+pub mod session;
 pub mod sizer;
 pub mod soak;
 pub mod soundserver;

@@ -7,6 +7,7 @@ pub mod live;
 pub mod model;
 pub mod options;
 pub mod realtime;
+pub mod signals;
 pub mod soak;
 pub mod transcribe;
 pub mod view;
@@ -14,6 +15,8 @@ pub mod view;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::class::ErrorClass;
 
 /// Exit codes, documented in `--help`.
 pub const EXIT_OK: u8 = 0;
@@ -119,6 +122,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -148,50 +153,26 @@ pub fn message(err: &anyhow::Error) -> String {
     text
 }
 
-/// The exit code for an error: the first typed error in its chain decides.
+/// The exit code for an error: the class of the first of hark's errors in
+/// its chain (each wrapper asks what it wraps), one match.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(code) = classify(cause) {
-            return code;
-        }
+    let class = err.chain().find_map(classify).unwrap_or(ErrorClass::Other);
+    match class {
+        ErrorClass::Usage => EXIT_USAGE,
+        ErrorClass::BadInput => EXIT_BAD_INPUT,
+        ErrorClass::Device => EXIT_DEVICE,
+        ErrorClass::Output => EXIT_OUTPUT,
+        _ => EXIT_FAILURE,
     }
-    EXIT_FAILURE
 }
 
-fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    use crate::inference::InferenceError;
-    if cause.is::<crate::model::ModelError>() || cause.is::<crate::dsp::AudioFileError>() {
-        return Some(EXIT_BAD_INPUT);
-    }
-    // `InferenceError::Model` is transparent: the ModelError inside is not
-    // its own link in the chain, so it is matched here. whisper.cpp refusing
-    // a file the validator passed is a bad model too.
-    if let Some(e) = cause.downcast_ref::<InferenceError>() {
-        return match e {
-            InferenceError::Model(_) | InferenceError::Load { .. } => Some(EXIT_BAD_INPUT),
-            _ => None,
-        };
-    }
-    if cause.is::<crate::capture::DeviceError>() {
-        return Some(EXIT_DEVICE);
-    }
+/// The library's classes, plus the CLI's own errors.
+fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
     if cause.is::<live::LiveUsageError>() {
-        return Some(EXIT_USAGE);
+        return Some(ErrorClass::Usage);
     }
-    // A bad --metrics-addr is a bad flag (the monitor's error is transparent).
-    use crate::monitor::{ExporterError, MonitorError};
-    let exporter =
-        cause
-            .downcast_ref::<ExporterError>()
-            .or(match cause.downcast_ref::<MonitorError>() {
-                Some(MonitorError::Exporter(e)) => Some(e),
-                _ => None,
-            });
-    if let Some(ExporterError::NotLoopback { .. } | ExporterError::Bind { .. }) = exporter {
-        return Some(EXIT_USAGE);
+    if cause.is::<options::StdoutError>() {
+        return Some(ErrorClass::Output);
     }
-    if cause.is::<crate::transcript::WriteError>() || cause.is::<options::StdoutError>() {
-        return Some(EXIT_OUTPUT);
-    }
-    None
+    crate::class::class_of(cause)
 }

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::event::Event;
 use crate::model::manifest::{self, Manifest};
@@ -228,12 +229,19 @@ impl Output {
     }
 
     /// Writes and syncs everything, and stops the writer thread. Says where
-    /// the transcript continued if the file failed part-way.
-    pub fn finish(self) -> anyhow::Result<()> {
+    /// the transcript continued if the file failed part-way. Once
+    /// `interrupted` is set (a signal), the file gets at most
+    /// [`crate::session::WRITER_STOP_GRACE`] to take what is left.
+    pub fn finish(self, interrupted: &AtomicBool) -> anyhow::Result<()> {
         match self {
             Output::Stdout(_) => Ok(()),
             Output::File(writer) => {
-                let report: WriterReport = writer.finish()?;
+                let mut since = None;
+                let report: WriterReport = writer.finish_within(|| {
+                    interrupted.load(Ordering::Acquire)
+                        && since.get_or_insert_with(std::time::Instant::now).elapsed()
+                            >= crate::session::WRITER_STOP_GRACE
+                })?;
                 if let Some(path) = &report.metrics.emergency_path {
                     tracing::warn!("the transcript continued in {}", path.display());
                 }

@@ -154,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // SAFETY: no thread has started yet (argument parsing and logging set-up
     // spawn none); cpal reads these variables from the process environment.
     unsafe { server.export_env() };
+    let interrupted = super::signals::install()?;
     let config = SoakConfig {
         duration: args.duration,
         sources,
@@ -182,6 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             threads,
             ..PipelineConfig::default()
         },
+        interrupted,
     };
     let report = soak::run(&config, Arc::new(server))?;
     print!("{}", report.summary());

@@ -7,6 +7,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -55,6 +56,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Open the output before loading the model: a bad or foreign -o file
     // fails first, with nothing else done.
     let mut out = args.output.open_with(args.realtime)?;
+    // Like `live`: a first signal stops after what is being decoded and
+    // writes it, a second exits at once.
+    let stop = super::signals::install()?;
     let model = Model::load(&model_path)
         .with_context(|| format!("loading model {}", model_path.display()))?;
     tracing::info!(
@@ -63,12 +67,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model.load_time().as_secs_f64() * 1000.0
     );
     if args.realtime {
-        super::realtime::run(&args.files, &model, args.model.threads, &mut out)?;
-        return out.finish();
+        super::realtime::run(&args.files, &model, args.model.threads, &mut out, &stop)?;
+        return out.finish(&stop);
     }
     let mut decoder = model.decoder(args.model.threads)?;
     decoder.set_max_prompt_tokens(Some(OFFLINE_PROMPT_TOKENS));
     for file in &args.files {
+        if stop.load(Ordering::Acquire) {
+            tracing::warn!(
+                "interrupted: {} and the files after it skipped",
+                file.display()
+            );
+            break;
+        }
         let audio = wav::read_16k_mono(file)?;
         let duration = audio.duration();
         let request = DecodeRequest {
@@ -103,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    out.finish()
+    out.finish(&stop)
 }
 
 /// A percent bar on stderr, only when stderr is a terminal.

@@ -15,6 +15,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::report::SoakReport;
+use crate::monitor::{Sample, SourceSample};
 
 /// Where the font is looked for, first found wins.
 pub const FONT_PATHS: [&str; 2] = [
@@ -90,115 +91,14 @@ struct Chart<'a> {
 /// Draws the plots into `dir`; returns the file names written.
 pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
     register_font()?;
-    // Samples are timed from the sampler's start; move them to session time.
-    let offset = report.session_start_in_samples_s;
-    let at = |t_s: f64| t_s - offset;
     let shaded: Vec<(f64, f64)> = report
         .faults
         .iter()
         .map(|f| (f.removed_at_s, f.home_at_s.unwrap_or(report.duration_s)))
         .collect();
-    let sources: Vec<String> = report.sources.iter().map(|s| s.source.clone()).collect();
-    let per_source = |value: &dyn Fn(&crate::monitor::SourceSample) -> f64| -> Vec<Series> {
-        sources
-            .iter()
-            .map(|name| Series {
-                name: name.clone(),
-                points: report
-                    .samples
-                    .iter()
-                    .filter_map(|s| {
-                        let src = s.sources.iter().find(|x| &x.source == name)?;
-                        Some((at(s.t_s), value(src)))
-                    })
-                    .collect(),
-            })
-            .collect()
-    };
-    let charts = [
-        Chart {
-            file: "latency.png",
-            title: "Final latency (emitted minus end of its audio)",
-            y_label: "seconds",
-            series: vec![Series {
-                name: "finals".into(),
-                points: report.latency_series.clone(),
-            }],
-            shaded: &shaded,
-            points: true,
-            y_top_at_least: 0.0,
-        },
-        Chart {
-            file: "rss.png",
-            title: "Resident memory",
-            y_label: "MB",
-            series: vec![Series {
-                name: "RSS".into(),
-                points: report
-                    .samples
-                    .iter()
-                    .map(|s| (at(s.t_s), s.rss_bytes as f64 / MB))
-                    .collect(),
-            }],
-            shaded: &shaded,
-            points: false,
-            y_top_at_least: 0.0,
-        },
-        Chart {
-            file: "cpu.png",
-            title: "CPU",
-            y_label: "percent",
-            series: vec![
-                Series {
-                    name: "hark, % of one core".into(),
-                    points: report
-                        .samples
-                        .iter()
-                        .map(|s| (at(s.t_s), f64::from(s.process_cpu_percent)))
-                        .collect(),
-                },
-                Series {
-                    name: "machine, % of all cores".into(),
-                    points: report
-                        .samples
-                        .iter()
-                        .map(|s| (at(s.t_s), f64::from(s.cpu_total_percent)))
-                        .collect(),
-                },
-            ],
-            shaded: &shaded,
-            points: false,
-            y_top_at_least: 0.0,
-        },
-        Chart {
-            file: "ring_fill.png",
-            title: "Hand-off ring fill",
-            y_label: "percent",
-            series: per_source(&|s| f64::from(s.ring_fill) * 100.0),
-            shaded: &shaded,
-            points: false,
-            y_top_at_least: 100.0,
-        },
-        Chart {
-            file: "buffer_ms.png",
-            title: "Buffer size (pump chunk)",
-            y_label: "ms",
-            series: vec![Series {
-                name: "buffer".into(),
-                points: report
-                    .samples
-                    .iter()
-                    .map(|s| (at(s.t_s), f64::from(s.buffer_ms)))
-                    .collect(),
-            }],
-            shaded: &shaded,
-            points: false,
-            y_top_at_least: 0.0,
-        },
-    ];
     let x_end = report.duration_s.max(1.0);
     let mut files = Vec::new();
-    for chart in &charts {
+    for chart in &charts(report, &shaded) {
         let path = dir.join(chart.file);
         draw_chart(chart, &path, x_end).map_err(|detail| PlotError::Draw {
             path: path.clone(),
@@ -207,6 +107,106 @@ pub fn draw(report: &SoakReport, dir: &Path) -> Result<Vec<String>, PlotError> {
         files.push(chart.file.to_owned());
     }
     Ok(files)
+}
+
+/// One series over the monitor's samples, in session time (samples are
+/// timed from the sampler's start).
+fn sampled(report: &SoakReport, name: &str, value: impl Fn(&Sample) -> f64) -> Series {
+    let offset = report.session_start_in_samples_s;
+    Series {
+        name: name.into(),
+        points: report
+            .samples
+            .iter()
+            .map(|s| (s.t_s - offset, value(s)))
+            .collect(),
+    }
+}
+
+/// One series per source over the monitor's samples.
+fn per_source(report: &SoakReport, value: impl Fn(&SourceSample) -> f64) -> Vec<Series> {
+    let offset = report.session_start_in_samples_s;
+    report
+        .sources
+        .iter()
+        .map(|source| Series {
+            name: source.source.clone(),
+            points: report
+                .samples
+                .iter()
+                .filter_map(|s| {
+                    let src = s.sources.iter().find(|x| x.source == source.source)?;
+                    Some((s.t_s - offset, value(src)))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The charts of a soak.
+fn charts<'a>(report: &SoakReport, shaded: &'a [(f64, f64)]) -> [Chart<'a>; 5] {
+    let chart = |file, title, y_label, series, points, y_top_at_least| Chart {
+        file,
+        title,
+        y_label,
+        series,
+        shaded,
+        points,
+        y_top_at_least,
+    };
+    let finals = Series {
+        name: "finals".into(),
+        points: report.latency_series.clone(),
+    };
+    [
+        chart(
+            "latency.png",
+            "Final latency (emitted minus end of its audio)",
+            "seconds",
+            vec![finals],
+            true,
+            0.0,
+        ),
+        chart(
+            "rss.png",
+            "Resident memory",
+            "MB",
+            vec![sampled(report, "RSS", |s| s.rss_bytes as f64 / MB)],
+            false,
+            0.0,
+        ),
+        chart(
+            "cpu.png",
+            "CPU",
+            "percent",
+            vec![
+                sampled(report, "hark, % of one core", |s| {
+                    f64::from(s.process_cpu_percent)
+                }),
+                sampled(report, "machine, % of all cores", |s| {
+                    f64::from(s.cpu_total_percent)
+                }),
+            ],
+            false,
+            0.0,
+        ),
+        chart(
+            "ring_fill.png",
+            "Hand-off ring fill",
+            "percent",
+            per_source(report, |s| f64::from(s.ring_fill) * 100.0),
+            false,
+            100.0,
+        ),
+        chart(
+            "buffer_ms.png",
+            "Buffer size (pump chunk)",
+            "ms",
+            vec![sampled(report, "buffer", |s| f64::from(s.buffer_ms))],
+            false,
+            0.0,
+        ),
+    ]
 }
 
 /// The y range: from zero (or the lowest value if negative) to a little

@@ -127,6 +127,41 @@ impl SoakReport {
             self.stress_threads,
             self.faults.len()
         );
+        self.summarize_runs(&mut s);
+        let m = &self.memory;
+        let _ = writeln!(
+            s,
+            "  RSS: start {:.1} MB, model loaded {:.1} MB, pipeline running {:.1} MB, end {:.1} MB, \
+             max {:.1} MB, slope {:+.1} MB/h",
+            m.rss_start_mb,
+            m.rss_after_model_load_mb,
+            m.rss_after_pipeline_start_mb,
+            self.rss_end_mb,
+            self.rss_max_mb,
+            self.rss_slope_mb_per_hour
+        );
+        let _ = writeln!(
+            s,
+            "  CPU: process mean {:.0}% max {:.0}% (of one core), machine mean {:.0}%; temperature {}",
+            self.process_cpu_mean_percent,
+            self.process_cpu_max_percent,
+            self.machine_cpu_mean_percent,
+            if self.temperature_available { "sampled" } else { "not available on this machine" }
+        );
+        let t = &self.transcript;
+        let _ = writeln!(
+            s,
+            "  transcript: {} records, {} torn bytes, {} unparsable, {} finals received / {} in file, \
+             {} gaps in file, mode {}",
+            t.records, t.torn_bytes, t.unparsable_lines, t.finals_received, t.finals_in_file,
+            t.gaps_in_file, t.mode
+        );
+        self.summarize_checks(&mut s);
+        s
+    }
+
+    /// Per source and per fault, for [`SoakReport::summary`].
+    fn summarize_runs(&self, s: &mut String) {
         for r in &self.sources {
             let _ = writeln!(
                 s,
@@ -168,34 +203,10 @@ impl SoakReport {
                 f.home_at_s.map_or("never".into(), |t| format!("{t:.1} s")),
             );
         }
-        let m = &self.memory;
-        let _ = writeln!(
-            s,
-            "  RSS: start {:.1} MB, model loaded {:.1} MB, pipeline running {:.1} MB, end {:.1} MB, \
-             max {:.1} MB, slope {:+.1} MB/h",
-            m.rss_start_mb,
-            m.rss_after_model_load_mb,
-            m.rss_after_pipeline_start_mb,
-            self.rss_end_mb,
-            self.rss_max_mb,
-            self.rss_slope_mb_per_hour
-        );
-        let _ = writeln!(
-            s,
-            "  CPU: process mean {:.0}% max {:.0}% (of one core), machine mean {:.0}%; temperature {}",
-            self.process_cpu_mean_percent,
-            self.process_cpu_max_percent,
-            self.machine_cpu_mean_percent,
-            if self.temperature_available { "sampled" } else { "not available on this machine" }
-        );
-        let t = &self.transcript;
-        let _ = writeln!(
-            s,
-            "  transcript: {} records, {} torn bytes, {} unparsable, {} finals received / {} in file, \
-             {} gaps in file, mode {}",
-            t.records, t.torn_bytes, t.unparsable_lines, t.finals_received, t.finals_in_file,
-            t.gaps_in_file, t.mode
-        );
+    }
+
+    /// The crash, the alerts, the checks and the plots.
+    fn summarize_checks(&self, s: &mut String) {
         if let Some(c) = &self.crash {
             let _ = writeln!(
                 s,
@@ -230,7 +241,6 @@ impl SoakReport {
         } else if !self.plots.is_empty() {
             let _ = writeln!(s, "  plots: {}", self.plots.join(", "));
         }
-        s
     }
 
     /// Writes `report.json` and `summary.txt` into `dir`.

@@ -44,6 +44,13 @@ pub enum WriteError {
     /// The writer thread panicked; what it had made durable stays on disk.
     #[error("the transcript writer thread for {path} panicked")]
     Panicked { path: PathBuf },
+    /// At the end the file did not take what was queued (a pipe nobody
+    /// reads, a hung mount) and hark stopped waiting for it.
+    #[error(
+        "transcript {path} stopped taking writes (a pipe nobody reads? a hung mount?); \
+         gave up waiting: {events} events were not written"
+    )]
+    Stalled { path: PathBuf, events: u64 },
     /// At the end, some events could be written neither to the transcript
     /// nor to any emergency file.
     #[error(

@@ -79,6 +79,6 @@ pub use recover::{scan, scan_from, Scan};
 pub use sink::{private_temp_dir, DIRECT_MODE_HOLD};
 pub use target::FILE_MODE;
 pub use writer::{
-    EventSender, SendError, Writer, WriterConfig, WriterReport, BATCH_BYTES, FLUSH_INTERVAL,
-    QUEUE_CAPACITY_EVENTS,
+    EventSender, SendError, Writer, WriterConfig, WriterReport, WriterWatch, BATCH_BYTES,
+    FLUSH_INTERVAL, QUEUE_CAPACITY_EVENTS,
 };

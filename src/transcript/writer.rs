@@ -2,12 +2,12 @@
 //! bounded channel. Senders never write, flush or wait on the disk.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use super::error::WriteError;
 use super::format::{Format, Formatter};
@@ -23,6 +23,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Events the channel holds before `try_send` gives them back (about ten
 /// minutes of speech at a few events per second per source).
 pub const QUEUE_CAPACITY_EVENTS: usize = 4096;
+/// How often [`Writer::finish_within`] checks whether to give up.
+const FINISH_POLL: Duration = Duration::from_millis(20);
 
 /// How to write a transcript.
 #[derive(Debug, Clone)]
@@ -84,6 +86,8 @@ impl SendError {
 pub struct EventSender {
     tx: Sender<Message>,
     shared: Arc<Shared>,
+    /// Events taken into the queue (written, skipped or still waiting).
+    accepted: Arc<AtomicU64>,
 }
 
 impl EventSender {
@@ -93,6 +97,7 @@ impl EventSender {
     pub fn try_send(&self, event: Event) -> Result<(), SendError> {
         match self.tx.try_send(Message::Event(event)) {
             Ok(()) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
                 self.shared
                     .queue_peak
                     .fetch_max(self.tx.len(), Ordering::Relaxed);
@@ -114,6 +119,7 @@ impl EventSender {
     pub fn send(&self, event: Event) -> Result<(), SendError> {
         match self.tx.send(Message::Event(event)) {
             Ok(()) => {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
                 self.shared
                     .queue_peak
                     .fetch_max(self.tx.len(), Ordering::Relaxed);
@@ -133,6 +139,24 @@ pub struct WriterReport {
     pub metrics: WriterMetrics,
     /// Bytes of a torn tail cut from the existing file on open.
     pub torn_bytes_cut: usize,
+}
+
+/// Reads a writer's counters without owning it (for the monitor, which may
+/// outlive nothing: it is stopped before the writer finishes).
+#[derive(Debug, Clone)]
+pub struct WriterWatch {
+    tx: Sender<Message>,
+    shared: Arc<Shared>,
+    path: PathBuf,
+    queue_capacity: usize,
+}
+
+impl WriterWatch {
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> WriterMetrics {
+        self.shared
+            .snapshot(self.path.clone(), self.tx.len(), self.queue_capacity)
+    }
 }
 
 /// A running transcript writer. Dropping it finishes it (errors are logged).
@@ -175,6 +199,7 @@ impl Writer {
             sender: EventSender {
                 tx,
                 shared: shared.clone(),
+                accepted: Arc::default(),
             },
             shared,
             path: config.path,
@@ -196,8 +221,63 @@ impl Writer {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> WriterMetrics {
-        self.shared
-            .snapshot(self.path.clone(), self.sender.tx.len(), self.queue_capacity)
+        self.watch().metrics()
+    }
+
+    /// A handle on the counters that does not keep the writer alive.
+    pub fn watch(&self) -> WriterWatch {
+        WriterWatch {
+            tx: self.sender.tx.clone(),
+            shared: Arc::clone(&self.shared),
+            path: self.path.clone(),
+            queue_capacity: self.queue_capacity,
+        }
+    }
+
+    /// Events taken into the queue that are not (yet) in the file: queued,
+    /// batched, or stuck in a write that does not return.
+    pub fn unwritten(&self) -> u64 {
+        let done = self.shared.events_written.load(Ordering::Acquire)
+            + self.shared.events_skipped.load(Ordering::Acquire);
+        self.sender
+            .accepted
+            .load(Ordering::Acquire)
+            .saturating_sub(done)
+    }
+
+    /// Like [`Writer::finish`], but stops waiting once `give_up()` says so
+    /// (it is asked every 20 ms): a target that blocks (a pipe nobody reads,
+    /// a hung network mount) then ends in [`WriteError::Stalled`] with the
+    /// count of events not written, and the I/O thread is left behind (it
+    /// ends with the process). Not real-time safe.
+    pub fn finish_within(
+        mut self,
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<WriterReport, WriteError> {
+        let mut finish = Message::Finish;
+        loop {
+            match self.sender.tx.send_timeout(finish, FINISH_POLL) {
+                Ok(()) | Err(SendTimeoutError::Disconnected(_)) => break,
+                Err(SendTimeoutError::Timeout(message)) if !give_up() => finish = message,
+                Err(SendTimeoutError::Timeout(_)) => return Err(self.stalled()),
+            }
+        }
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            if give_up() {
+                return Err(self.stalled());
+            }
+            std::thread::sleep(FINISH_POLL);
+        }
+        self.finish()
+    }
+
+    /// Gives up on the I/O thread (it stays blocked) and says what is lost.
+    fn stalled(&mut self) -> WriteError {
+        drop(self.thread.take());
+        WriteError::Stalled {
+            path: self.path.clone(),
+            events: self.unwritten(),
+        }
     }
 
     /// Writes everything queued so far, syncs, and stops the I/O thread.

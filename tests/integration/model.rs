@@ -132,6 +132,7 @@ fn read_i32(bytes: &[u8], offset: usize) -> i32 {
 
 #[test]
 fn import_writes_the_tiny_en_layout_whisper_cpp_expects() {
+    let _serial = crate::support::serial();
     let path = f16_model();
     let info = ggml::validate(path).expect("converted file validates");
     let h = info.hparams;
@@ -184,6 +185,7 @@ fn import_writes_the_tiny_en_layout_whisper_cpp_expects() {
 
 #[test]
 fn import_splits_fused_projections_exactly() {
+    let _serial = crate::support::serial();
     // encoder.blocks.0.attn.key.weight must be rows 384..768 of CTranslate2's
     // fused QKV matrix, bit for bit (both are float16).
     let ct2 = std::fs::read(ct2_dir().join("model.bin")).unwrap();
@@ -201,6 +203,7 @@ fn import_splits_fused_projections_exactly() {
 
 #[test]
 fn import_is_deterministic() {
+    let _serial = crate::support::serial();
     let again = scratch().join("tiny.en-f16-again.bin");
     model::import_ct2(&ct2_dir(), &again).unwrap();
     let first = model::sha256_file(f16_model()).unwrap();
@@ -210,11 +213,13 @@ fn import_is_deterministic() {
 
 #[test]
 fn converted_f16_model_transcribes_speech() {
+    let _serial = crate::support::serial();
     assert_heard(f16_model());
 }
 
 #[test]
 fn every_quantized_type_validates_loads_and_transcribes() {
+    let _serial = crate::support::serial();
     let f16_bytes = std::fs::metadata(f16_model()).unwrap().len();
     for qtype in QuantType::ALL {
         let out = scratch().join(format!("tiny.en-{qtype}.bin"));
@@ -243,6 +248,7 @@ fn every_quantized_type_validates_loads_and_transcribes() {
 
 #[test]
 fn quantizing_a_quantized_model_is_refused() {
+    let _serial = crate::support::serial();
     let q8 = scratch().join("requant-q8_0.bin");
     model::quantize(f16_model(), &q8, QuantType::Q8_0).unwrap();
     let err = model::quantize(&q8, &scratch().join("requant-q4.bin"), QuantType::Q4_0);
@@ -257,6 +263,7 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
 
 #[test]
 fn truncated_files_are_reported_with_what_and_how_many_bytes() {
+    let _serial = crate::support::serial();
     let bytes = std::fs::read(f16_model()).unwrap();
     let mid_tensor = bytes.len() / 2;
     for cut in [0, 3, 20, 100, 60_000, 300_000, mid_tensor, bytes.len() - 1] {
@@ -284,6 +291,7 @@ fn truncated_files_are_reported_with_what_and_how_many_bytes() {
 
 #[test]
 fn garbage_wrong_magic_trailing_bytes_and_bad_ftype_are_rejected() {
+    let _serial = crate::support::serial();
     let garbage: Vec<u8> = (0..10_000u32).map(|i| (i * 7919 % 251) as u8).collect();
     let path = write("garbage.bin", &garbage);
     assert!(matches!(
@@ -333,6 +341,7 @@ fn garbage_wrong_magic_trailing_bytes_and_bad_ftype_are_rejected() {
 
 #[test]
 fn ct2_directory_missing_a_file_names_it() {
+    let _serial = crate::support::serial();
     for (index, file) in ["model.bin", "config.json", "tokenizer.json"]
         .into_iter()
         .enumerate()
@@ -367,6 +376,7 @@ fn ct2_dir_with(name: &str, model_bin: &[u8]) -> PathBuf {
 
 #[test]
 fn corrupted_ct2_model_bin_gives_typed_errors() {
+    let _serial = crate::support::serial();
     let real = std::fs::read(ct2_dir().join("model.bin")).unwrap();
 
     // The dtype byte of the token embedding set to an unknown code.
@@ -408,6 +418,7 @@ fn corrupted_ct2_model_bin_gives_typed_errors() {
 
 #[test]
 fn cli_maps_a_bad_model_to_exit_code_3() {
+    let _serial = crate::support::serial();
     let path = write("cli-garbage.bin", b"not a model at all");
     let output = Command::new(env!("CARGO_BIN_EXE_hark"))
         .args(["model", "check"])

@@ -6,16 +6,13 @@
 //! real files (crafted from the installed tiny.en model where a model is
 //! needed).
 
+use crate::support::root;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn hark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hark"))
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn ct2_dir() -> PathBuf {
@@ -60,7 +57,8 @@ const FIELDS: [(usize, &str); 10] = [
 
 #[test]
 fn ggml_geometry_no_whisper_model_has_is_refused_naming_the_field() {
-    let model = root().join("models/tiny.en-q8_0.bin");
+    let _serial = crate::support::serial();
+    let model = crate::support::default_model();
     let bytes = fs::read(&model).expect("tiny.en-q8_0 installed (scripts/setup.sh)");
     let dir = tempfile::tempdir().unwrap();
     // The real header passes.
@@ -98,6 +96,7 @@ fn ggml_geometry_no_whisper_model_has_is_refused_naming_the_field() {
 
 #[test]
 fn tokenizer_ids_past_the_vocabulary_are_refused_before_allocating() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let ct2 = dir.path().join("ct2");
     fs::create_dir(&ct2).unwrap();
@@ -137,6 +136,7 @@ fn models_dir_with(dir: &Path, body: &str) -> PathBuf {
 
 #[test]
 fn manifest_loops_and_paths_outside_the_models_folder_are_refused() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let entry = |name: &str, file: &str, rest: &str| {
         format!(
@@ -201,6 +201,7 @@ fn manifest_loops_and_paths_outside_the_models_folder_are_refused() {
 
 #[test]
 fn numeric_flags_out_of_range_are_usage_errors() {
+    let _serial = crate::support::serial();
     let cases: &[(&[&str], &str)] = &[
         (&["live", "--duration", "1e19"], "--duration"),
         (&["live", "--duration", "inf"], "--duration"),

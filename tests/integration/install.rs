@@ -8,14 +8,11 @@
 //! damaged file is remade; a pin that does not match, an unknown name and a
 //! malformed manifest fail with exit code 3 and leave no partial file.
 
+use crate::support::root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use hark::model::manifest::Manifest;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A models folder holding the checkout's manifest (possibly edited) and a
 /// link to the already fetched wheel.
@@ -61,6 +58,7 @@ fn lines(output: &Output, prefix: &str) -> Vec<PathBuf> {
 
 #[test]
 fn install_makes_the_chain_then_skips_it_and_remakes_a_damaged_file() {
+    let _serial = crate::support::serial();
     let dir = models_dir(&checkout_manifest());
     let manifest = Manifest::read(&dir.path().join("manifest.toml")).unwrap();
     let entry = manifest.entry("tiny.en-q5_0").unwrap();
@@ -103,6 +101,7 @@ fn install_makes_the_chain_then_skips_it_and_remakes_a_damaged_file() {
 
 #[test]
 fn a_wrong_pin_fails_with_code_3_and_leaves_no_file() {
+    let _serial = crate::support::serial();
     let pinned = Manifest::read(&root().join("models/manifest.toml"))
         .unwrap()
         .entry("tiny.en-q4_0")
@@ -125,6 +124,7 @@ fn a_wrong_pin_fails_with_code_3_and_leaves_no_file() {
 
 #[test]
 fn unknown_names_and_malformed_manifests_fail_with_code_3() {
+    let _serial = crate::support::serial();
     let dir = models_dir(&checkout_manifest());
     let output = install(dir.path(), &["tiny.en-q3_9"]);
     let stderr = String::from_utf8_lossy(&output.stderr);

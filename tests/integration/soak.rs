@@ -3,17 +3,14 @@
 //! a child hark killed with SIGKILL and restarted on one transcript.
 //! Asserts the report it writes.
 
-use std::path::Path;
+use crate::support::root;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn short_soak_with_stress_and_a_device_removal() {
+    let _serial = crate::support::serial();
     let out = tempfile::tempdir().expect("temp dir");
     let report_dir = out.path().join("report");
     let status = Command::new(env!("CARGO_BIN_EXE_hark"))
@@ -58,6 +55,30 @@ fn short_soak_with_stress_and_a_device_removal() {
         gaps.len()
     );
     assert!(source["recoveries"].as_u64().unwrap() >= 1);
+    // The relay's guarantee, in the file: no text of a source comes after
+    // a gap of that source that starts later than the text.
+    let lines = std::fs::read_to_string(report_dir.join("transcript.jsonl")).unwrap();
+    let events: Vec<hark::event::Event> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one event per line"))
+        .collect();
+    let mut gaps_seen: Vec<&hark::event::Event> = Vec::new();
+    for event in &events {
+        if event.kind == hark::event::EventKind::Gap {
+            gaps_seen.push(event);
+            continue;
+        }
+        for gap in gaps_seen.iter().filter(|g| g.source == event.source) {
+            assert!(
+                event.start >= gap.start,
+                "text at {} s written after the gap at {} s: {:?}",
+                event.start,
+                gap.start,
+                event.text
+            );
+        }
+    }
+    assert!(!gaps_seen.is_empty(), "the gap is in the transcript");
     let fault = &report["faults"][0];
     let back_after = fault["home_at_s"].as_f64().expect("back on the device")
         - fault["restored_at_s"].as_f64().unwrap();

@@ -3,24 +3,21 @@
 //! over loopback with a plain HTTP GET and the numbers are checked against
 //! the pipeline, the process and the monitor's own state.
 
+use crate::support::root;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hark::event::Source;
 use hark::inference::Model;
 use hark::monitor::exporter::ExporterError;
-use hark::monitor::{Monitor, MonitorConfig, MonitorError, WriterProbe};
-use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig};
+use hark::monitor::{Monitor, MonitorConfig, MonitorError};
+use hark::pipeline::{Feed, PipelineConfig, SourceConfig};
+use hark::session::{Session, SessionConfig};
 use hark::transcript::{Format, Writer, WriterConfig};
 
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// GETs `/metrics` with a bare TcpStream; returns the body.
 fn scrape(addr: SocketAddr) -> String {
@@ -52,14 +49,13 @@ fn value(body: &str, name: &str) -> f64 {
 
 #[test]
 fn monitor_serves_pipeline_numbers_over_loopback() {
-    let model_path = root().join("models/tiny.en-q8_0.bin");
+    let _serial = crate::support::serial();
+    let model_path = crate::support::default_model();
     let model = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
     let dir = tempfile::tempdir().unwrap();
-    let writer = Arc::new(
-        Writer::spawn(WriterConfig::new(dir.path().join("t.jsonl"), Format::Jsonl)).unwrap(),
-    );
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let sources = [SourceConfig {
+    let writer =
+        Writer::spawn(WriterConfig::new(dir.path().join("t.jsonl"), Format::Jsonl)).unwrap();
+    let sources = vec![SourceConfig {
         source: Source::File,
         feed: Feed::File(root().join("assets/weather.wav")),
         record: None,
@@ -68,26 +64,23 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
         threads: 1,
         ..PipelineConfig::default()
     };
-    let pipeline = Pipeline::start(&model, &config, &sources, tx).unwrap();
-    let probe: WriterProbe = {
-        let writer = Arc::clone(&writer);
-        Box::new(move || writer.metrics())
-    };
-    let monitor = Monitor::spawn(
-        MonitorConfig {
-            interval: SAMPLE_INTERVAL,
-            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
-            keep_history: true,
-        },
-        pipeline.stats(),
-        pipeline.chunk_ms_handle(),
-        Some(probe),
-    )
-    .unwrap();
+    let mut config = SessionConfig::new(sources, config);
+    config.monitor = Some(MonitorConfig {
+        interval: SAMPLE_INTERVAL,
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        keep_history: true,
+    });
+    let mut session = Session::start(&model, config, Some(writer)).unwrap();
+    let monitor = session.monitor().expect("monitor running");
     let addr = monitor.metrics_addr().expect("serving");
     assert!(addr.ip().is_loopback() && addr.port() != 0);
 
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut events = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        session.poll(Duration::from_millis(50), &mut events);
+    }
+    let monitor = session.monitor().expect("monitor running");
     let alerts_before = monitor.alerts();
     let body = scrape(addr);
     let alerts_after = monitor.alerts();
@@ -101,9 +94,9 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
     // The buffer size is the pipeline's own.
     assert_eq!(
         value(&body, "hark_buffer_ms"),
-        f64::from(pipeline.chunk_ms())
+        f64::from(session.chunk_ms())
     );
-    assert!(pipeline.chunk_ms() > 0);
+    assert!(session.chunk_ms() > 0);
     let fill = value(&body, r#"hark_ring_fill_ratio{source="file"}"#);
     assert!((0.0..=1.0).contains(&fill), "ring fill {fill}");
     assert_eq!(
@@ -132,7 +125,8 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
     // The writer is batching into a healthy file.
     assert_eq!(value(&body, "hark_writer_mode"), 0.0);
 
-    let report = monitor.stop();
+    let session_report = session.stop(&mut events);
+    let report = session_report.monitor.expect("the monitor's report");
     assert!(report.alerts.ring == 0 && report.alerts.memory >= alerts_after.memory);
     let history = report.samples;
     assert!(
@@ -143,17 +137,16 @@ fn monitor_serves_pipeline_numbers_over_loopback() {
     assert!(history.windows(2).all(|w| w[0].t_s < w[1].t_s));
     // The listener is gone with the monitor.
     assert!(TcpStream::connect(addr).is_err(), "still listening");
-    let reports = pipeline.stop();
-    assert_eq!(reports[0].overflowed, 0);
-    drop(rx);
-    Arc::try_unwrap(writer)
-        .expect("the monitor gave the writer back")
-        .finish()
-        .unwrap();
+    assert_eq!(session_report.sources[0].overflowed, 0);
+    session_report
+        .transcript
+        .expect("a transcript")
+        .expect("written");
 }
 
 #[test]
 fn monitor_refuses_a_non_loopback_address() {
+    let _serial = crate::support::serial();
     let result = Monitor::spawn(
         MonitorConfig {
             metrics_addr: Some("0.0.0.0:0".parse().unwrap()),

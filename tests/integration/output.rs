@@ -5,9 +5,9 @@
 //! symlink and live in a private directory, and what hark creates is 0600.
 //! Real files, and the real `hark` binary for the command-line cases.
 
+use crate::support::asset;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,14 +22,9 @@ fn hark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hark"))
 }
 
-fn asset(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join(name)
-}
-
 #[test]
 fn files_of_another_kind_are_refused_and_untouched() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let notes = "my own notes\nsecond line\nno newline at the end";
     let wav = fs::read(asset("weather.wav")).unwrap();
@@ -63,6 +58,7 @@ fn files_of_another_kind_are_refused_and_untouched() {
 
 #[test]
 fn subtitles_from_another_tool_keep_their_last_cue() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.srt");
     let theirs = "1\n00:00:00,000 --> 00:00:01,000\nHello\nthere\n\n\
@@ -89,6 +85,7 @@ fn subtitles_from_another_tool_keep_their_last_cue() {
 
 #[test]
 fn files_hark_creates_are_private() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     for format in Format::ALL {
         let path = dir.path().join(format!("t.{format}"));
@@ -111,6 +108,7 @@ fn files_hark_creates_are_private() {
 /// transcript continues in hark's private temp directory.
 #[test]
 fn planted_symlink_is_not_followed_by_the_emergency_file() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let doomed = dir.path().join("doomed");
     fs::create_dir(&doomed).unwrap();
@@ -154,6 +152,7 @@ fn planted_symlink_is_not_followed_by_the_emergency_file() {
 
 #[test]
 fn output_that_is_an_input_is_refused_before_opening() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let talk = dir.path().join("talk.wav");
     fs::copy(asset("weather.wav"), &talk).unwrap();
@@ -179,6 +178,7 @@ fn output_that_is_an_input_is_refused_before_opening() {
 
 #[test]
 fn notes_given_as_output_are_refused_with_exit_5() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes.txt");
     let mine = "my own notes\n...and more\n";
@@ -203,6 +203,7 @@ fn notes_given_as_output_are_refused_with_exit_5() {
 /// the records makes the file foreign instead of being cut.
 #[test]
 fn every_truncation_of_a_hark_file_cuts_to_the_last_whole_record() {
+    let _serial = crate::support::serial();
     use hark::event::EventKind;
     use hark::transcript::{scan, Formatter};
     let mut events: Vec<Event> = (0..6).map(event).collect();

@@ -1,25 +1,18 @@
 //! Echo in `--source both`: real speech through the canceller and the text
 //! filter, and `hark live` on the private PulseAudio server with a simulated
-//! speaker-to-microphone path (tests/support/echo.rs). Numbers for the
+//! speaker-to-microphone path (tests/integration/support/echo.rs). Numbers for the
 //! README come from benches/echo.rs; these check the behaviour.
 
-#[path = "support/echo.rs"]
-mod scene;
+use crate::support::echo as scene;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hark::echo::{self, EchoFilter, EchoStats, FilterConfig};
 use hark::event::{Event, EventKind, Source};
 use hark::soundserver::SoundServer;
 use scene::Bleed;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn read16k(path: &std::path::Path) -> Vec<f32> {
     let audio = hark::dsp::wav::read(path).expect("read wav");
@@ -43,6 +36,7 @@ const BLEED: Bleed = Bleed {
 /// stays.
 #[test]
 fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let scene = scene::render(dir.path(), Some(BLEED));
     let far = read16k(&scene.far);
@@ -91,6 +85,7 @@ fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
 /// frames go through without reference after the bounded wait, counted.
 #[test]
 fn a_stopped_reference_delays_the_mic_by_at_most_the_bounded_wait() {
+    let _serial = crate::support::serial();
     let stats = Arc::new(EchoStats::new());
     let (mut tap, mut canceller) = echo::link(Instant::now(), Arc::clone(&stats));
     let mut out = Vec::new();
@@ -129,6 +124,7 @@ fn final_event(source: Source, start: f64, end: f64, text: &str) -> Event {
 /// the same moment, and keeps double talk and later repeats.
 #[test]
 fn text_filter_drops_echo_and_keeps_double_talk() {
+    let _serial = crate::support::serial();
     let stats = Arc::new(EchoStats::new());
     let mut filter = EchoFilter::new(FilterConfig::default(), Arc::clone(&stats));
     let now = Instant::now();
@@ -190,6 +186,7 @@ fn text_filter_drops_echo_and_keeps_double_talk() {
 /// A mic final waits for the loopback at most the hold time.
 #[test]
 fn text_filter_releases_a_held_mic_final_after_the_hold() {
+    let _serial = crate::support::serial();
     let stats = Arc::new(EchoStats::new());
     let config = FilterConfig::default();
     let hold = config.hold;
@@ -212,7 +209,7 @@ fn text_filter_releases_a_held_mic_final_after_the_hold() {
 /// not, the local talker's words stay, and the summary says what was done.
 #[test]
 fn live_bleed_is_not_transcribed_as_the_mic() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let scene = scene::render(dir.path(), Some(BLEED));
     let reference = scene::local_reference(&scene);
@@ -241,7 +238,7 @@ fn live_bleed_is_not_transcribed_as_the_mic() {
 #[ignore = "fails today (issue 13 open): with no echo, --echo on scored 15.7-19.6% WER against 5.9% \
             off, AEC3's suppressor damages the local talker; --echo is off by default until it passes"]
 fn live_without_echo_loses_nothing() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let scene = scene::render(dir.path(), None);
     let reference = scene::local_reference(&scene);

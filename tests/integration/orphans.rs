@@ -46,6 +46,7 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn kill_9_of_live_demo_leaves_no_sound_server_or_player() {
+    let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();
     let nowhere = dir.path().join("none");
     let mut hark = Command::new(env!("CARGO_BIN_EXE_hark"))

@@ -44,6 +44,7 @@ fn settled(server: &SoundServer, bound: (usize, usize, usize)) -> (usize, usize,
 
 #[test]
 fn hundred_reopens_leave_clients_threads_and_fds_flat() {
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     // SAFETY: the only test in this binary, so no other test thread reads
     // the environment while it is set; cpal reads it on the next open.

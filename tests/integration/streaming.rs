@@ -4,27 +4,19 @@
 //! committed twice, no timestamps running backwards, nothing invented on
 //! silence, and a stop mid-phrase still commits that phrase.
 
+use crate::support::{asset, root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hark::dsp::wav;
 use hark::event::{Event, EventKind, Source};
 use hark::inference::{DecodeRequest, Model};
-use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig};
+use hark::pipeline::{Feed, PipelineConfig, SourceConfig};
 use hark::score;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// One pipeline at a time: whisper.cpp's worker threads spin while they
-/// wait for each other, so two decoders sharing two cores slow each other
-/// down many times over (measured: a 5 s window took 0.9 s alone, 6.6 s
-/// with the cores oversubscribed).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use hark::session::{Session, SessionConfig};
 
 fn model() -> Model {
-    let path = root().join("models/tiny.en-q8_0.bin");
+    let path = crate::support::default_model();
     Model::load(&path).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh first)"))
 }
 
@@ -44,25 +36,25 @@ fn stream_with(
     stop_after: Option<Duration>,
     config: &PipelineConfig,
 ) -> (Vec<Event>, Vec<hark::pipeline::SourceReport>) {
-    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let sources = [SourceConfig {
+    let sources = vec![SourceConfig {
         source: Source::File,
         feed: Feed::File(file.to_path_buf()),
         record: None,
     }];
-    let pipeline = Pipeline::start(model, config, &sources, tx).expect("pipeline starts");
+    let mut session = Session::start(model, SessionConfig::new(sources, config.clone()), None)
+        .expect("session starts");
     let started = Instant::now();
+    let mut events = Vec::new();
     loop {
-        std::thread::sleep(Duration::from_millis(50));
+        session.poll(Duration::from_millis(50), &mut events);
         match stop_after {
             Some(limit) if started.elapsed() >= limit => break,
-            None if pipeline.files_done() => break,
+            None if session.files_done() => break,
             _ => {}
         }
     }
-    let reports = pipeline.stop();
-    (rx.try_iter().collect(), reports)
+    let report = session.stop(&mut events);
+    (events, report.sources)
 }
 
 fn finals(events: &[Event]) -> String {
@@ -83,12 +75,9 @@ fn offline(model: &Model, file: &Path) -> String {
         .text()
 }
 
-fn asset(name: &str) -> PathBuf {
-    root().join("assets").join(name)
-}
-
 #[test]
 fn streaming_final_text_matches_offline() {
+    let _serial = crate::support::serial();
     let model = model();
     let file = asset("weather.wav");
     let reference = std::fs::read_to_string(asset("weather.txt")).unwrap();
@@ -144,6 +133,7 @@ fn committed_words(events: &[Event]) -> Vec<Vec<String>> {
 
 #[test]
 fn a_long_utterance_is_committed_in_pieces_without_duplicated_or_lost_words() {
+    let _serial = crate::support::serial();
     // Three clips back to back with a hangover long enough that the VAD
     // never closes the utterance: about 33 s of continuous speech, so the
     // policy must commit early, trim its window and carry on.
@@ -200,6 +190,7 @@ fn a_long_utterance_is_committed_in_pieces_without_duplicated_or_lost_words() {
 
 #[test]
 fn stopping_mid_phrase_commits_that_phrase() {
+    let _serial = crate::support::serial();
     let model = model();
     // weather.wav is one 10 s sentence; stop after 5 s of it.
     let (events, reports) =
@@ -223,6 +214,7 @@ fn stopping_mid_phrase_commits_that_phrase() {
 
 #[test]
 fn silence_and_low_noise_produce_no_text() {
+    let _serial = crate::support::serial();
     let model = model();
     let mut seed: u32 = 7;
     let samples: Vec<f32> = (0..16_000 * 20)
@@ -298,6 +290,7 @@ fn real_speech_holds(name: &str, seconds: f64) -> f64 {
 
 #[test]
 fn real_unbroken_reading_is_committed_once_in_order() {
+    let _serial = crate::support::serial();
     // Phrases of real speakers 0.1-0.2 s apart: one long utterance for the
     // VAD, cut into pieces at its pauses.
     let wer = real_speech_holds("unbroken-16k.wav", 30.0);
@@ -306,6 +299,7 @@ fn real_unbroken_reading_is_committed_once_in_order() {
 
 #[test]
 fn real_monologue_is_committed_once_in_order() {
+    let _serial = crate::support::serial();
     // The opening of a ham-radio operator's 112 s message: natural speech,
     // where the earlier policy committed whole sentences two or three times.
     let wer = real_speech_holds("monologue-16k.wav", 40.0);

@@ -40,6 +40,7 @@ fn scrape_eventually(addr: SocketAddr) -> String {
 
 #[test]
 fn idle_endless_and_pipelining_clients_stay_bounded() {
+    let _serial = crate::support::serial();
     let before = threads();
     let server = exporter::serve(
         "127.0.0.1:0".parse().unwrap(),

@@ -7,11 +7,11 @@
 //! these tests use the normal harness; they run one at a time (a lock) since
 //! each one runs Whisper on the shared cores at real time.
 
+use crate::support::asset;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hark::dsp::wav;
@@ -31,20 +31,6 @@ const LEAD_IN: Duration = Duration::from_millis(500);
 /// espeak-ng speech; live runs here scored 0.03-0.20 on these clips, the
 /// spread coming from where utterances are cut).
 const MAX_WER: f64 = 0.30;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn asset(name: &str) -> PathBuf {
-    root().join("assets").join(name)
-}
 
 fn reference(name: &str) -> String {
     std::fs::read_to_string(asset(name)).expect("reference text")
@@ -67,12 +53,7 @@ struct Finished {
 
 impl Live {
     fn start(env: &[(String, String)], args: &[&str]) -> Live {
-        let model = root().join("models/tiny.en-q8_0.bin");
-        assert!(
-            model.is_file(),
-            "run scripts/setup.sh first: {}",
-            model.display()
-        );
+        let model = crate::support::default_model();
         let mut command = Command::new(env!("CARGO_BIN_EXE_hark"));
         command
             .arg("live")
@@ -225,7 +206,7 @@ fn captured(stderr: &str, source: Source) -> (u64, u32) {
 
 #[test]
 fn loopback_speech_is_transcribed_and_written() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("call.jsonl");
@@ -258,7 +239,7 @@ fn loopback_speech_is_transcribed_and_written() {
 
 #[test]
 fn mic_speech_is_transcribed_and_recorded_gaplessly() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("mic.wav");
@@ -316,7 +297,7 @@ fn mic_speech_is_transcribed_and_recorded_gaplessly() {
 
 #[test]
 fn both_sources_are_labelled_and_recorded_apart() {
-    let _serial = serial();
+    let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("call.wav");
@@ -358,131 +339,6 @@ fn both_sources_are_labelled_and_recorded_apart() {
     }
 }
 
-#[test]
-fn interrupt_mid_phrase_commits_that_phrase() {
-    let _serial = serial();
-    let server = SoundServer::start().expect("private sound server");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("cut.txt");
-    let mut live = Live::start(
-        &server.env(),
-        &["--source", "loopback", "-o", out.to_str().unwrap()],
-    );
-    live.wait_listening();
-    // programme.wav: 1 s of silence, then "The quick brown fox jumps over
-    // the lazy dog." until 4.44 s. Interrupt at 3.2 s, mid-phrase.
-    let mut player = server
-        .play(soundserver::SPEAKER_SINK, &asset("programme.wav"))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(3200));
-    let done = live.interrupt();
-    let _ = player.kill();
-    let _ = player.wait();
-    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
-    let printed = events(&done.stdout);
-    let text = finals(&printed, Source::Loopback).to_lowercase();
-    // The phrase's words spoken before the cut are committed (a cut word
-    // may be misheard, so only whole early words are checked) ...
-    assert!(text.contains("the quick"), "{text:?}");
-    // ... and the commit reaches the end of what was captured.
-    let (offered, rate) = captured(&done.stderr, Source::Loopback);
-    let captured_s = offered as f64 / f64::from(rate);
-    let last_end = printed
-        .iter()
-        .filter(|e| e.kind == EventKind::Final)
-        .map(|e| e.end)
-        .fold(0.0, f64::max);
-    assert!(
-        last_end >= captured_s - 0.5,
-        "committed to {last_end:.2} s of {captured_s:.2} s"
-    );
-    // The file got it too, as whole txt lines.
-    let file = std::fs::read_to_string(&out).unwrap();
-    assert!(file.to_lowercase().contains("the quick"), "{file:?}");
-    assert!(file.ends_with('\n'));
-}
-
-#[test]
-fn second_interrupt_exits_at_once_leaving_whole_records() {
-    let _serial = serial();
-    let server = SoundServer::start().expect("private sound server");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("hurry.jsonl");
-    let mut live = Live::start(
-        &server.env(),
-        &["--source", "loopback", "-o", out.to_str().unwrap()],
-    );
-    live.wait_listening();
-    let mut player = server
-        .play(soundserver::SPEAKER_SINK, &asset("weather.wav"))
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(6));
-    live.signal(libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(100));
-    let done = live.interrupt();
-    let _ = player.kill();
-    let _ = player.wait();
-    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
-    let file = std::fs::read_to_string(&out).unwrap();
-    assert!(file.is_empty() || file.ends_with('\n'), "{file:?}");
-    events(&file);
-}
-
-#[test]
-fn no_sound_server_is_a_clean_device_error() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let nowhere = dir.path().join("none");
-    let env = [
-        (
-            "PULSE_SERVER".to_owned(),
-            format!("unix:{}", nowhere.join("native").display()),
-        ),
-        ("XDG_RUNTIME_DIR".to_owned(), nowhere.display().to_string()),
-    ];
-    for source in ["loopback", "mic", "both"] {
-        let done = Live::start(&env, &["--source", source, "--duration", "2"]).wait();
-        assert_eq!(done.status.code(), Some(4), "{source}: {}", done.stderr);
-        let error: Vec<&str> = done
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("hark: error:"))
-            .collect();
-        assert_eq!(error.len(), 1, "{}", done.stderr);
-        assert!(error[0].contains("no sound server"), "{}", error[0]);
-        assert!(
-            error[0].contains("start PulseAudio or PipeWire"),
-            "{}",
-            error[0]
-        );
-    }
-}
-
-#[test]
-fn a_missing_device_names_what_exists() {
-    let _serial = serial();
-    let server = SoundServer::start().expect("private sound server");
-    let done = Live::start(
-        &server.env(),
-        &["--source", "mic", "--device", "no-such-mic"],
-    )
-    .wait();
-    assert_eq!(done.status.code(), Some(4), "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("no capture device matches --device 'no-such-mic'"),
-        "{}",
-        done.stderr
-    );
-    assert!(
-        done.stderr.contains(soundserver::MIC_SOURCE),
-        "{}",
-        done.stderr
-    );
-}
-
-/// The offset of `clip` in `recording` and their normalised correlation
-/// there: coarse by onset, then the best lag within 50 ms around it.
 fn align(clip: &[f32], recording: &[f32]) -> (usize, f64) {
     let onset = |x: &[f32]| {
         x.iter()
@@ -515,38 +371,4 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
     ab / (aa * bb).sqrt().max(f64::MIN_POSITIVE)
 }
 
-#[test]
-fn demo_without_a_server_starts_its_own() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let nowhere = dir.path().join("none");
-    let env = [
-        (
-            "PULSE_SERVER".to_owned(),
-            format!("unix:{}", nowhere.join("native").display()),
-        ),
-        ("XDG_RUNTIME_DIR".to_owned(), nowhere.display().to_string()),
-    ];
-    let done = Live::start(&env, &["--demo"]).wait();
-    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("started a private sound server"),
-        "{}",
-        done.stderr
-    );
-    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
-}
-
-#[test]
-fn demo_with_a_running_server_uses_its_default_output() {
-    let _serial = serial();
-    let server = SoundServer::start().expect("private sound server");
-    let done = Live::start(&server.env(), &["--demo"]).wait();
-    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
-    assert!(
-        !done.stderr.contains("started a private sound server"),
-        "{}",
-        done.stderr
-    );
-    assert_transcribed(&events(&done.stdout), Source::Loopback, "weather.txt");
-}
+mod lifecycle;

@@ -1,0 +1,37 @@
+//! What the integration tests share: the checkout's paths, the default
+//! model, the one-test-at-a-time lock, and the helpers of several modules.
+
+pub mod echo;
+pub mod fifo;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test at a time (see the binary's doc); a failed test does not
+/// poison the lock for the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The checkout.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A bundled clip or reference text.
+pub fn asset(name: &str) -> PathBuf {
+    root().join("assets").join(name)
+}
+
+/// The default model, made by scripts/setup.sh.
+pub fn default_model() -> PathBuf {
+    let path = root().join("models/tiny.en-q8_0.bin");
+    assert!(
+        path.is_file(),
+        "run scripts/setup.sh first: {}",
+        path.display()
+    );
+    path
+}
