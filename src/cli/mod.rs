@@ -115,8 +115,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         // The PulseAudio client logs every normal disconnect (each
         // stream stop) as an error; show it only when debugging.
         let pulse = if verbose >= 2 { level } else { "off" };
+        // whisper.cpp logs an aborted partial pass as "failed to decode";
+        // hark reports real decode failures itself, so whisper.cpp's own
+        // log shows only when debugging.
+        let whisper = if verbose >= 2 { level } else { "off" };
         tracing_subscriber::EnvFilter::new(format!(
-            "{level},whisper_rs=warn,pulseaudio::client::reactor={pulse}"
+            "{level},whisper_rs={whisper},pulseaudio::client::reactor={pulse}"
         ))
     });
     let _ = tracing_subscriber::fmt()

@@ -40,6 +40,10 @@ pub struct SourceStatus {
     pub lag_ms: u64,
     /// Decode time over decoded audio.
     pub rtf: f64,
+    /// What load-adaptive inference degrades right now, and the threads of
+    /// the last pass.
+    pub degraded: Option<&'static str>,
+    pub threads: u64,
 }
 
 /// Everything the status line shows.
@@ -78,6 +82,13 @@ pub fn status_line(status: &Status) -> String {
             s.overflowed,
             s.xruns
         ));
+        if let Some(why) = s.degraded {
+            parts.push(format!(
+                "{} degraded: {why}, {} thread(s)",
+                s.source.speaker(),
+                s.threads
+            ));
+        }
     }
     parts.join(" | ")
 }
@@ -269,6 +280,8 @@ mod tests {
                     xruns: 1,
                     lag_ms: 120,
                     rtf: 0.31,
+                    degraded: None,
+                    threads: 2,
                 },
                 SourceStatus {
                     source: Source::Loopback,
@@ -278,6 +291,8 @@ mod tests {
                     xruns: 0,
                     lag_ms: 0,
                     rtf: 0.0,
+                    degraded: Some("cores busy: fewer threads"),
+                    threads: 1,
                 },
             ],
             chunk_ms: 30,
@@ -289,7 +304,8 @@ mod tests {
             line,
             "buf 30 ms cpu 87% latency 0.8 s | \
              you -23 dBFS ring 5% rtf 0.31 lag 0.1 s drops 0 xruns 1 | \
-             them -120 dBFS ring 0% rtf 0.00 lag 0.0 s drops 480 xruns 0"
+             them -120 dBFS ring 0% rtf 0.00 lag 0.0 s drops 480 xruns 0 | \
+             them degraded: cores busy: fewer threads, 1 thread(s)"
         );
         assert!(!line.contains('\x1b'));
     }

@@ -34,6 +34,10 @@ fn short_soak_with_stress_and_a_device_removal() {
         // (p95 measured 7.5 s and 14.0 s in two runs at 1 thread). WER keeps
         // its default bound (0.25; measured 0.17 and 0.19).
         .args(["--max-latency-p95", "15"])
+        // This is the debug build (unoptimised code, larger stacks and
+        // buffers): one run measured 116.2 MB against the design's 100 MB,
+        // which benches/memory.rs measures on the release build.
+        .args(["--max-rss-mb", "130"])
         .status()
         .expect("run hark soak");
     let text = std::fs::read_to_string(report_dir.join("report.json")).expect("report.json");

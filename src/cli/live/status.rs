@@ -34,6 +34,8 @@ pub(super) fn status(
                     .map_or(0, |c| c.stream_errors.load(Ordering::Relaxed)),
                 lag_ms: s.stream.lag_ms.load(Ordering::Relaxed),
                 rtf: s.stream.pass_rtf(),
+                degraded: s.stream.degradation().map(|d| d.label()),
+                threads: s.stream.threads.load(Ordering::Relaxed),
             })
             .collect(),
         chunk_ms,
