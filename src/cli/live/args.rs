@@ -50,8 +50,9 @@ pub struct Args {
     /// found from the current directory or the executable's upwards.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// Whisper threads per source; default: the cores shared among the
-    /// sources (1 each with both sources on 2 cores), at most 4.
+    /// The most Whisper threads a pass uses (fewer while other processes
+    /// hold the cores); default: the cores, at most 4. The sources' passes
+    /// take turns on one decoding state.
     #[arg(long, value_name = "N", value_parser = crate::cli::options::parse_threads)]
     pub threads: Option<usize>,
     /// Transcript format, for stdout and -o.
@@ -192,10 +193,11 @@ pub fn record_path(base: &Path, source: Source, several: bool) -> PathBuf {
     base.with_file_name(format!("{stem}-{}.{ext}", source.label()))
 }
 
-/// Whisper threads per worker: the cores shared among the sources.
-pub fn default_threads(sources: usize) -> usize {
+/// The most Whisper threads a pass uses: the cores (the sources' passes
+/// take turns on one decoding state, so they never need to share them).
+pub fn default_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / sources.max(1)).clamp(1, MAX_DEFAULT_THREADS)
+    cores.clamp(1, MAX_DEFAULT_THREADS)
 }
 
 #[cfg(test)]
@@ -217,12 +219,8 @@ mod tests {
     }
 
     #[test]
-    fn default_threads_share_the_cores() {
+    fn default_threads_are_the_cores_up_to_the_cap() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(default_threads(1), cores.clamp(1, MAX_DEFAULT_THREADS));
-        assert_eq!(
-            default_threads(2),
-            (cores / 2).clamp(1, MAX_DEFAULT_THREADS)
-        );
+        assert_eq!(default_threads(), cores.clamp(1, MAX_DEFAULT_THREADS));
     }
 }

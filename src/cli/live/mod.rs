@@ -62,9 +62,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         return Err(no_sound_server("loopback capture needs one on Linux").into());
     }
     let model_path = super::options::resolve_model(args.model.as_deref())?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| default_threads(sources.len()));
+    let threads = args.threads.unwrap_or_else(default_threads);
     let terminal = Terminal::detect(quiet);
     // Open the output before loading anything: a bad path fails first.
     let writer = open_writer(&args)?;
@@ -93,7 +91,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     }
     if !quiet {
         eprintln!(
-            "hark: listening ({}), {threads} thread(s) per source; Ctrl-C to stop",
+            "hark: listening ({}), up to {threads} thread(s) per pass; Ctrl-C to stop",
             names.join(" + ")
         );
     }
