@@ -46,8 +46,9 @@ fn settled(server: &SoundServer, bound: (usize, usize, usize)) -> (usize, usize,
 fn hundred_reopens_leave_clients_threads_and_fds_flat() {
     let _serial = crate::support::serial();
     let server = SoundServer::start().expect("private sound server");
-    // SAFETY: the only test in this binary, so no other test thread reads
-    // the environment while it is set; cpal reads it on the next open.
+    // SAFETY: tests run one at a time (RUST_TEST_THREADS=1 in
+    // .cargo/config.toml, and the serial lock), so no other test thread
+    // reads the environment while it is set; cpal reads it on the next open.
     unsafe { server.export_env() };
     for _ in 0..3 {
         open_and_stop();
