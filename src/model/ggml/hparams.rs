@@ -129,7 +129,8 @@ impl Hparams {
             ("n_audio_head", self.n_audio_head),
             ("n_text_head", self.n_text_head),
         ] {
-            if heads * HEAD_SIZE != self.n_audio_state {
+            // Checked: a crafted count can overflow (and, wrapped, match).
+            if heads.checked_mul(HEAD_SIZE) != Some(self.n_audio_state) {
                 return Err(format!(
                     "{name} = {heads}: heads of {HEAD_SIZE} need {} for state {}",
                     self.n_audio_state / HEAD_SIZE,
@@ -204,3 +205,50 @@ pub const HEAD_SIZE: i32 = 64;
 /// Decoder layer counts of distilled models (distil-whisper: 2; turbo and
 /// distil-small: 4).
 pub const DISTILLED_TEXT_LAYERS: [i32; 2] = [2, 4];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tiny.en's header, as whisper.cpp's converter writes it (f16).
+    fn tiny() -> Hparams {
+        Hparams {
+            n_vocab: 51_864,
+            n_audio_ctx: AUDIO_CTX,
+            n_audio_state: 384,
+            n_audio_head: 6,
+            n_audio_layer: 4,
+            n_text_ctx: TEXT_CTX,
+            n_text_state: 384,
+            n_text_head: 6,
+            n_text_layer: 4,
+            n_mels: 80,
+            ftype: 1,
+        }
+    }
+
+    #[test]
+    fn tiny_passes() {
+        assert_eq!(tiny().check(), Ok(()));
+    }
+
+    /// 6 + 2^26 heads of 64 wrap around i32 to exactly 384: the check once
+    /// overflowed (a panic in debug builds, acceptance in release ones).
+    #[test]
+    fn head_count_that_overflows_is_refused_by_name() {
+        for head in [6 + (1 << 26), i32::MAX, i32::MIN, -6] {
+            let audio = Hparams {
+                n_audio_head: head,
+                ..tiny()
+            };
+            let err = audio.check().unwrap_err();
+            assert!(err.starts_with(&format!("n_audio_head = {head}:")), "{err}");
+            let text = Hparams {
+                n_text_head: head,
+                ..tiny()
+            };
+            let err = text.check().unwrap_err();
+            assert!(err.starts_with(&format!("n_text_head = {head}:")), "{err}");
+        }
+    }
+}
