@@ -108,11 +108,14 @@ def ggml_seeds():
     def vocab(k):
         return struct.pack("<i", k) + b"".join(tokens[:k])
 
-    put("ggml", "no-tensors.bin", header + mel + vocab(0))
-    put("ggml", "vocab-8-two-tensors.bin", header + mel + vocab(8) + b"".join(small[:2]))
-    put("ggml", "small-tensors.bin", header + mel + vocab(1) + b"".join(small))
-    put("ggml", "header-only.bin", header)
-    put("ggml", "cut-in-mel.bin", header + mel[:100])
+    # First byte 0: the file without its mel filterbank (the fuzz target
+    # puts zeros back); 1: the file as it is.
+    compact = b"\x00" + header + mel[:8]
+    put("ggml", "no-tensors", compact + vocab(0))
+    put("ggml", "vocab-8-two-tensors", compact + vocab(8) + b"".join(small[:2]))
+    put("ggml", "small-tensors", compact + vocab(1) + b"".join(small))
+    put("ggml", "raw-header-only", b"\x01" + header)
+    put("ggml", "raw-cut-in-mel", b"\x01" + header + mel[:100])
 
 
 # ---- CTranslate2 -----------------------------------------------------------

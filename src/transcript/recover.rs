@@ -48,6 +48,24 @@ pub fn scan(format: Format, bytes: &[u8]) -> Scan {
 /// (`at_start` false): everything up to the first terminator is skipped and
 /// the VTT header is not looked for.
 pub fn scan_from(format: Format, bytes: &[u8], at_start: bool) -> Scan {
+    // Cutting a torn tail can leave zeros at the new end (a record whose end
+    // a power loss zeroed, then a torn one after it): those are cut too, so
+    // that the next scan of the repaired file finds nothing more to cut.
+    // Each pass cuts at least one record; crafted files of many such records
+    // cost one pass each.
+    let mut len = bytes.len();
+    loop {
+        let scan = scan_once(format, &bytes[..len], at_start);
+        let whole = scan.whole_len;
+        if scan.foreign.is_some() || whole == len || zero_tail_start(&bytes[..whole]) == whole {
+            return scan;
+        }
+        len = whole;
+    }
+}
+
+/// One pass of [`scan_from`].
+fn scan_once(format: Format, bytes: &[u8], at_start: bool) -> Scan {
     let terminator = format.record_terminator().as_bytes();
     let zeros = zero_tail_start(bytes);
     let body = &bytes[..zeros];
@@ -443,6 +461,24 @@ mod tests {
         assert!(scan(Format::Txt, b"RIFF\x24\0\0\0WAVEfmt ")
             .foreign
             .is_some());
+    }
+
+    /// Found by `fuzz/recover`: a cue ending in zeros, then a torn cue. The
+    /// first repair cut only the torn cue, and the next scan then cut the
+    /// zeroed one: a repaired file must scan as whole.
+    #[test]
+    fn repair_leaves_nothing_for_the_next_scan_to_cut() {
+        let bytes = b"1\n00:00:00,000 --> 00:00:01,500\nyou: hel\0\0\0\0\n\n\
+                      2\n00:00:01,500 --> 00:00:0";
+        let first = scan(Format::Srt, bytes);
+        assert_eq!(first.foreign, None);
+        let repaired = &bytes[..first.whole_len];
+        let again = scan(Format::Srt, repaired);
+        assert_eq!((again.whole_len, again.foreign), (repaired.len(), None));
+        assert_eq!(
+            first.whole_len, 0,
+            "the zeroed cue is cut with the torn one"
+        );
     }
 
     #[test]
