@@ -212,8 +212,21 @@ enum Tail {
 
 /// What the bytes after the last terminator are.
 fn tail_kind(format: Format, tail: &[u8], header_start: bool) -> Tail {
-    if header_start && VTT_HEADER.as_bytes().starts_with(tail) {
-        return Tail::Torn;
+    if header_start {
+        // Where a VTT file's header belongs, nothing else is a record.
+        if VTT_HEADER.as_bytes().starts_with(tail) {
+            return Tail::Torn;
+        }
+        // A header block missing its blank line is completed; anything
+        // else here is not a torn write of hark's.
+        let header_block = starts_with_vtt_header(tail)
+            && tail.ends_with(b"\n")
+            && std::str::from_utf8(tail).is_ok();
+        return if header_block {
+            Tail::Whole("\n")
+        } else {
+            Tail::Foreign
+        };
     }
     match format {
         Format::Txt => match prefix(&txt_pattern(), tail) {
@@ -479,6 +492,23 @@ mod tests {
             first.whole_len, 0,
             "the zeroed cue is cut with the torn one"
         );
+    }
+
+    /// Found by `fuzz/recover`: a headerless `NOTE` block was taken for a
+    /// whole record and completed, and the next scan refused the file.
+    #[test]
+    fn vtt_without_header_is_foreign_from_the_first_scan() {
+        for bytes in [
+            &b"NOTE \n"[..],
+            b"00:00:00.000 --> 00:00:01.000\nhi\n",
+            b"\n",
+        ] {
+            assert!(scan(Format::Vtt, bytes).foreign.is_some(), "{bytes:?}");
+        }
+        let s = scan(Format::Vtt, b"WEBVTT Kind: captions\n");
+        assert_eq!((s.whole_len, s.complete_with, s.foreign), (22, "\n", None));
+        let s = scan(Format::Vtt, b"WEBVTT Kind: captions\n\n");
+        assert_eq!((s.whole_len, s.has_vtt_header), (23, true));
     }
 
     #[test]
