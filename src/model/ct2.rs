@@ -127,18 +127,18 @@ impl Ct2Model {
         let mut variables = BTreeMap::new();
         for index in 0..count {
             let name = r.string(&format!("name of variable {index}"))?;
-            let rank = r.u8(&format!("rank of {name}"))?;
+            let rank = r.u8(&format!("rank of {name:?}"))?;
             let mut shape = Vec::with_capacity(rank as usize);
             for _ in 0..rank {
-                shape.push(r.u32(&format!("shape of {name}"))? as usize);
+                shape.push(r.u32(&format!("shape of {name:?}"))? as usize);
             }
-            let code = r.u8(&format!("dtype of {name}"))?;
+            let code = r.u8(&format!("dtype of {name:?}"))?;
             let dtype = Dtype::from_code(code).ok_or_else(|| ModelError::Ct2Dtype {
                 path: path.to_path_buf(),
                 variable: name.clone(),
                 dtype: format!("code {code}"),
             })?;
-            let byte_count = r.u32(&format!("byte count of {name}"))? as usize;
+            let byte_count = r.u32(&format!("byte count of {name:?}"))? as usize;
             let bytes_needed = shape
                 .iter()
                 .try_fold(dtype.size_bytes(), |acc, &dim| acc.checked_mul(dim));
@@ -148,7 +148,7 @@ impl Ct2Model {
                     dtype.name()
                 )));
             }
-            let data = r.take(byte_count, &format!("data of {name}"))?.to_vec();
+            let data = r.take(byte_count, &format!("data of {name:?}"))?.to_vec();
             variables.insert(
                 name,
                 Variable {
@@ -162,7 +162,7 @@ impl Ct2Model {
         let mut aliases = BTreeMap::new();
         for index in 0..alias_count {
             let alias = r.string(&format!("alias {index}"))?;
-            let target = r.string(&format!("target of alias {alias}"))?;
+            let target = r.string(&format!("target of alias {alias:?}"))?;
             aliases.insert(alias, target);
         }
         if r.pos != bytes.len() {
@@ -310,5 +310,35 @@ impl<'a> Reader<'a> {
             path: self.path.to_path_buf(),
             reason: format!("{reason} (at byte {})", self.pos),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crafted variable name holding a newline once made a two-line error
+    /// (found by `fuzz/ct2`): names are quoted, so every error is one line.
+    #[test]
+    fn error_about_a_crafted_name_is_one_line() {
+        let mut bytes = BINARY_VERSION.to_le_bytes().to_vec();
+        bytes.extend((WHISPER_SPEC_NAME.len() as u16 + 1).to_le_bytes());
+        bytes.extend(WHISPER_SPEC_NAME.as_bytes());
+        bytes.push(0);
+        bytes.extend(WHISPER_SPEC_REVISION.to_le_bytes());
+        bytes.extend(1u32.to_le_bytes());
+        let name = b"encoder/\nlayer_0\x1b[2J";
+        bytes.extend((name.len() as u16 + 1).to_le_bytes());
+        bytes.extend(name);
+        bytes.push(0);
+        bytes.push(0); // rank 0; the dtype and everything after are missing
+        let err = Ct2Model::parse(Path::new("crafted.bin"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n') && !err.contains('\x1b'), "{err:?}");
+        assert!(
+            err.starts_with("crafted.bin: truncated in dtype of \"encoder/\\nlayer_0"),
+            "{err}"
+        );
     }
 }

@@ -40,8 +40,7 @@ pub fn import_ct2(dir: &Path, output: &Path) -> Result<GgmlInfo, ModelError> {
     }
     check_config(&dir.join(CONFIG_FILE))?;
     let model = Ct2Model::read(&dir.join(MODEL_FILE))?;
-    check_architecture(&model)?;
-    let hparams = hparams(&model)?;
+    let hparams = ct2_hparams(&model)?;
     let tokens = vocab::read_tokens(&dir.join(TOKENIZER_FILE))?;
     if tokens.len() > hparams.n_vocab as usize {
         return Err(model.invalid(format!(
@@ -76,6 +75,14 @@ pub fn import_ct2(dir: &Path, output: &Path) -> Result<GgmlInfo, ModelError> {
         Ok(())
     })?;
     validate(output)
+}
+
+/// The ggml hyperparameters of a parsed CTranslate2 model, after checking
+/// that whisper.cpp's graph computes it (activation, norms) and that its
+/// shapes are a real Whisper model's. Not real-time safe.
+pub fn ct2_hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
+    check_architecture(model)?;
+    hparams(model)
 }
 
 fn check_config(path: &Path) -> Result<(), ModelError> {
@@ -132,6 +139,12 @@ fn hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
     let to_i32 = |name: &str, value: usize| {
         i32::try_from(value).map_err(|_| model.invalid(format!("{name} = {value} is too large")))
     };
+    // A stored count (an i64 scalar) must fit i32; negative ones are not
+    // made huge by a cast first.
+    let heads = |name: &str| {
+        let value = model.scalar(name)?;
+        i32::try_from(value).map_err(|_| model.invalid(format!("{name} = {value} is out of range")))
+    };
     let embedding = model.shape("decoder/embeddings/weight", 2)?;
     let text_pos = model.shape("decoder/position_encodings/encodings", 2)?;
     let audio_pos = model.shape("encoder/position_encodings/encodings", 2)?;
@@ -140,17 +153,11 @@ fn hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
         n_vocab: to_i32("n_vocab", embedding[0])?,
         n_audio_ctx: to_i32("n_audio_ctx", audio_pos[0])?,
         n_audio_state: to_i32("n_audio_state", audio_pos[1])?,
-        n_audio_head: to_i32(
-            "encoder/num_heads",
-            model.scalar("encoder/num_heads")? as usize,
-        )?,
+        n_audio_head: heads("encoder/num_heads")?,
         n_audio_layer: to_i32("n_audio_layer", count_layers(model, "encoder"))?,
         n_text_ctx: to_i32("n_text_ctx", text_pos[0])?,
         n_text_state: to_i32("n_text_state", embedding[1])?,
-        n_text_head: to_i32(
-            "decoder/num_heads",
-            model.scalar("decoder/num_heads")? as usize,
-        )?,
+        n_text_head: heads("decoder/num_heads")?,
         n_text_layer: to_i32("n_text_layer", count_layers(model, "decoder"))?,
         n_mels: to_i32("n_mels", conv1[1])?,
         ftype: FTYPE_F16,

@@ -76,7 +76,8 @@ pub fn tokens_from_json(text: &str) -> Result<Vec<Vec<u8>>, String> {
         .ok_or_else(|| format!("model.vocab has no {END_OF_TEXT} token"))?;
     if end_of_text > vocab.len() as u64 || end_of_text > MAX_ORDINARY_TOKENS as u64 {
         return Err(format!(
-            "{END_OF_TEXT} has id {end_of_text}, beyond the {} tokens of model.vocab              (at most {MAX_ORDINARY_TOKENS})",
+            "{END_OF_TEXT} has id {end_of_text}, beyond the {} tokens of model.vocab \
+             (at most {MAX_ORDINARY_TOKENS})",
             vocab.len()
         ));
     }
