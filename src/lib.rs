@@ -37,6 +37,16 @@
 //! is exercised under an allocator that aborts on allocation
 //! (`tests/realtime.rs`). Functions that must never be called there say
 //! **"Not real-time safe."**.
+//!
+//! Two bounded exceptions, each labelled where it happens:
+//!
+//! - the first callback of a stream pins its thread to a core and asks for
+//!   `SCHED_FIFO` (`capture::priority::apply`): two syscalls, once per
+//!   stream, never again on that stream;
+//! - the stream's error callback (`capture::stream`) receives an owned
+//!   `cpal::Error` from the backend and drops it after counting its kind, a
+//!   free of memory the backend allocated; backends call it on their own
+//!   thread, and the data path never does.
 
 pub mod capture;
 pub mod class;

@@ -88,6 +88,8 @@ impl CaptureStream {
                 supported.sample_format(),
                 move |data: &cpal::Data, _: &cpal::InputCallbackInfo| body.on_data(data),
                 // cpal hands over an owned error; we keep only its kind.
+                // Real-time safe except for dropping `err` (the contract's
+                // second exception, src/lib.rs).
                 move |err: cpal::Error| error_stats.record_error(err.kind()),
                 Some(OPEN_TIMEOUT),
             )
