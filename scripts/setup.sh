@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-release}
 
-packages=(cmake pkg-config libclang-dev libasound2-dev   # whisper.cpp and cpal build
+packages=(g++ cmake pkg-config libclang-dev libasound2-dev   # whisper.cpp (C++, OpenMP) and cpal build
           pulseaudio pulseaudio-utils libasound2-plugins # the private test sound server
           espeak-ng sox bc                               # speech for tests and assets
           codec2-examples alsa-utils                     # real human recordings (real-speech set)
