@@ -1,5 +1,6 @@
-//! The mic pump's side: WebRTC AEC3 (the `sonora` port) on the microphone's
-//! 16 kHz audio, with the loopback's 16 kHz audio as the far-end reference.
+//! The mic pump's side: WebRTC AEC3's linear canceller (see [`super::aec3`])
+//! on the microphone's 16 kHz audio, with the loopback's 16 kHz audio as the
+//! far-end reference.
 //!
 //! Alignment. The two pumps run on their own clocks and chunk sizes. Each
 //! side's newest sample is stamped with the session time it was pumped; the
@@ -16,9 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringbuf::traits::{Consumer as _, Observer as _};
-use sonora::config::EchoCanceller;
-use sonora::{AudioProcessing, Config, StreamConfig};
 
+use super::aec3::Aec3;
 use super::reference::ReferenceConsumer;
 use super::EchoStats;
 
@@ -45,10 +45,14 @@ const OFFSET_SMOOTHING: f64 = 0.002;
 /// (-50 dBFS).
 const FAR_ACTIVE_RMS: f32 = 0.003;
 
+/// Reference frames remembered to pair an echo with its source: 640 ms,
+/// past the lead plus the longest acoustic delay AEC3 looks for.
+const REF_HISTORY: usize = 64;
+
 /// Echo cancellation for the microphone. Lives in the mic pump.
 pub struct Canceller {
     reference: ReferenceConsumer,
-    apm: AudioProcessing,
+    aec: Aec3,
     clock: Instant,
     stats: Arc<EchoStats>,
     /// Microphone samples waiting for their reference.
@@ -64,27 +68,22 @@ pub struct Canceller {
     mic_frame: Vec<f32>,
     ref_frame: Vec<f32>,
     out_frame: Vec<f32>,
-    render_out: Vec<f32>,
+    /// The microphone samples `out_frame` came from (4 ms older than
+    /// `mic_frame`): what the ERLE compares against.
+    in_frame: Vec<f32>,
     frames_since_stats: u32,
-    /// Running 20th percentile of the mic-to-reference level ratio, dB.
+    /// Running 5th percentile of the mic-to-reference level ratio, dB.
     echo_ratio_db: Option<f64>,
+    /// Energy of the last [`REF_HISTORY`] reference frames, a ring.
+    ref_energies: [f64; REF_HISTORY],
+    ref_energy_at: usize,
 }
 
 impl Canceller {
     pub(crate) fn new(reference: ReferenceConsumer, clock: Instant, stats: Arc<EchoStats>) -> Self {
-        let stream = StreamConfig::new(16_000, 1);
-        let config = Config {
-            echo_canceller: Some(EchoCanceller::default()),
-            ..Config::default()
-        };
-        let apm = AudioProcessing::builder()
-            .config(config)
-            .capture_config(stream)
-            .render_config(stream)
-            .build();
         Canceller {
             reference,
-            apm,
+            aec: Aec3::new(),
             clock,
             stats,
             backlog: VecDeque::with_capacity(16_000),
@@ -95,9 +94,11 @@ impl Canceller {
             mic_frame: vec![0.0; FRAME],
             ref_frame: vec![0.0; FRAME],
             out_frame: vec![0.0; FRAME],
-            render_out: vec![0.0; FRAME],
+            in_frame: vec![0.0; FRAME],
             frames_since_stats: 0,
             echo_ratio_db: None,
+            ref_energies: [0.0; REF_HISTORY],
+            ref_energy_at: 0,
         }
     }
 
@@ -168,17 +169,12 @@ impl Canceller {
             self.count_without_reference();
             self.ref_frame.fill(0.0);
         }
-        let render = self
-            .apm
-            .process_render_f32(&[&self.ref_frame[..]], &mut [&mut self.render_out[..]]);
-        let capture = self
-            .apm
-            .process_capture_f32(&[&self.mic_frame[..]], &mut [&mut self.out_frame[..]]);
-        if render.is_err() || capture.is_err() {
-            // Mono 16 kHz frames of the configured size are always accepted;
-            // should the library refuse one, the microphone passes through.
-            self.out_frame.copy_from_slice(&self.mic_frame);
-        }
+        self.aec.process(
+            &self.ref_frame,
+            &self.mic_frame,
+            &mut self.out_frame,
+            &mut self.in_frame,
+        );
         self.account();
         out.extend_from_slice(&self.out_frame);
         true
@@ -241,31 +237,37 @@ impl Canceller {
         let stats = &self.stats;
         stats.frames.fetch_add(1, Ordering::Relaxed);
         let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
-        let ref_energy = energy(&self.ref_frame);
+        // The reference frame that the echo in this microphone frame came
+        // from: as far back as AEC3's delay estimate (plus its 4 ms framing).
+        self.ref_energies[self.ref_energy_at % REF_HISTORY] = energy(&self.ref_frame);
+        let back = (self.aec.delay_ms().max(0) as usize + 4) / 10;
+        let ref_energy = self.ref_energies
+            [(self.ref_energy_at + REF_HISTORY - back.min(REF_HISTORY - 1)) % REF_HISTORY];
+        self.ref_energy_at += 1;
         let ref_rms = (ref_energy / FRAME as f64).sqrt() as f32;
         if ref_rms > FAR_ACTIVE_RMS {
             stats.far_frames.fetch_add(1, Ordering::Relaxed);
             // ERLE is measured where the microphone holds the echo alone.
             // Those frames sit at the bottom of the mic-to-reference level
             // ratio (the echo path's loss); local speech over the far end
-            // (double talk) lifts it. A running 20th percentile of the ratio
-            // tracks the loss; frames within 6 dB of it count.
-            let mic_energy = energy(&self.mic_frame);
+            // (double talk) lifts it. A running 5th percentile of the ratio
+            // tracks the loss (slow to rise, so a long stretch of double
+            // talk does not lift it); frames within 3 dB of it count.
+            let mic_energy = energy(&self.in_frame);
             let ratio_db = 10.0 * (mic_energy.max(1e-12) / ref_energy).log10();
             let q = self.echo_ratio_db.get_or_insert(ratio_db);
-            // Steps of 0.2 dB down, 0.05 dB up: settles where 20% lie below.
-            *q += if ratio_db < *q { -0.2 } else { 0.05 };
-            if ratio_db <= *q + 6.0 {
+            // Steps of 0.2 dB down, 0.01 dB up: settles where 5% lie below.
+            *q += if ratio_db < *q { -0.2 } else { 0.01 };
+            if ratio_db <= *q + 3.0 {
                 stats.add_echo_frame(mic_energy, energy(&self.out_frame));
             }
         }
         self.frames_since_stats += 1;
         if self.frames_since_stats >= 100 {
             self.frames_since_stats = 0;
-            let aec = self.apm.statistics();
-            if let Some(d) = aec.delay_ms {
-                stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
-            }
+            stats
+                .delay_ms
+                .store(i64::from(self.aec.delay_ms()), Ordering::Relaxed);
         }
     }
 }

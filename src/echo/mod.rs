@@ -7,7 +7,8 @@
 //!
 //! 1. [`Canceller`]: acoustic echo cancellation of the microphone at 16 kHz,
 //!    in the mic pump, with the loopback's 16 kHz signal as the reference
-//!    (WebRTC's AEC3 through the pure-Rust `sonora` port). The loopback pump
+//!    (the linear stage of WebRTC's AEC3, pure Rust; see [`aec3`] for why not
+//!    its suppressor). The loopback pump
 //!    hands its audio over through [`ReferenceTap`] (a lock-free SPSC ring);
 //!    the two pumps never wait on each other: the mic side holds its audio
 //!    back for at most [`MAX_WAIT`] for the reference to arrive, then goes on
@@ -20,6 +21,7 @@
 //! to the summary line and the Prometheus gauges. Nothing here runs on the
 //! device callback.
 
+mod aec3;
 mod canceller;
 mod reference;
 mod stats;

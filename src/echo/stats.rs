@@ -3,9 +3,10 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-const ERLE_BINS: usize = 180;
-const ERLE_LOW_DB: f64 = -10.0;
-const ERLE_BIN_DB: f64 = 0.5;
+/// Echo-alone audio needed before an ERLE is reported: 1 s of frames.
+const ERLE_MIN_FRAMES: u64 = 100;
+/// The ERLE's window: the last ~10 s of echo-alone frames.
+const ERLE_WINDOW_FRAMES: u64 = 1_000;
 
 /// Echo handling so far. Every field is an atomic: any thread may read.
 #[derive(Debug)]
@@ -16,9 +17,11 @@ pub struct EchoStats {
     pub frames_without_reference: AtomicU64,
     /// Frames while the far end was playing (reference active).
     pub far_frames: AtomicU64,
-    /// Per-frame ERLE of the frames that held echo alone: a histogram of
-    /// 0.5 dB bins from -10 dB up.
-    erle_histogram: [AtomicU64; ERLE_BINS],
+    /// Frames that held echo alone, and the moving mean of their energy
+    /// into and out of the canceller (f64 bits; one writer, the mic pump).
+    echo_frames: AtomicU64,
+    echo_energy_in: AtomicU64,
+    echo_energy_out: AtomicU64,
     /// The canceller's own delay estimate, ms (-1 until it has one).
     pub delay_ms: AtomicI64,
     /// Reference samples skipped or inserted to keep the streams in step.
@@ -47,7 +50,9 @@ impl EchoStats {
             frames: AtomicU64::new(0),
             frames_without_reference: AtomicU64::new(0),
             far_frames: AtomicU64::new(0),
-            erle_histogram: std::array::from_fn(|_| AtomicU64::new(0)),
+            echo_frames: AtomicU64::new(0),
+            echo_energy_in: AtomicU64::new(0),
+            echo_energy_out: AtomicU64::new(0),
             delay_ms: AtomicI64::new(-1),
             realigned_samples: AtomicU64::new(0),
             reference_overflow: AtomicU64::new(0),
@@ -59,35 +64,33 @@ impl EchoStats {
     }
 
     /// Counts one frame that held echo alone: energy into and out of the
-    /// canceller.
+    /// canceller. Called by one thread only (the mic pump).
     pub(crate) fn add_echo_frame(&self, energy_in: f64, energy_out: f64) {
-        let db = 10.0 * (energy_in.max(1e-12) / energy_out.max(1e-12)).log10();
-        let bin = ((db - ERLE_LOW_DB) / ERLE_BIN_DB).clamp(0.0, (ERLE_BINS - 1) as f64) as usize;
-        self.erle_histogram[bin].fetch_add(1, Ordering::Relaxed);
+        let frames = self.echo_frames.fetch_add(1, Ordering::Relaxed) + 1;
+        // A plain mean until the window is full, then exponential.
+        let weight = 1.0 / (frames.min(ERLE_WINDOW_FRAMES) as f64);
+        let mix = |sum: &AtomicU64, v: f64| {
+            let old = f64::from_bits(sum.load(Ordering::Relaxed));
+            sum.store((old + weight * (v - old)).to_bits(), Ordering::Relaxed);
+        };
+        mix(&self.echo_energy_in, energy_in);
+        mix(&self.echo_energy_out, energy_out);
     }
 
-    /// Echo return loss enhancement in dB: the median over the session's
-    /// frames in which the far end played and the microphone held its echo
-    /// alone (see the canceller) of energy into the canceller over energy
-    /// out of it. None before there were any.
+    /// Echo return loss enhancement in dB: energy into the canceller over
+    /// energy out of it, over the frames in which the far end played and
+    /// the microphone held its echo alone (see the canceller), weighted to
+    /// the last ~10 s of them. A window and not the whole session: the
+    /// canceller's first seconds, while it learns the room, or after the
+    /// speakers move, would otherwise stand for the whole. None before 1 s
+    /// of such frames.
     pub fn erle_db(&self) -> Option<f64> {
-        let counts: Vec<u64> = self
-            .erle_histogram
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
+        if self.echo_frames.load(Ordering::Relaxed) < ERLE_MIN_FRAMES {
             return None;
         }
-        let mut seen = 0;
-        for (bin, count) in counts.iter().enumerate() {
-            seen += count;
-            if seen * 2 >= total {
-                return Some(ERLE_LOW_DB + (bin as f64 + 0.5) * ERLE_BIN_DB);
-            }
-        }
-        None
+        let energy_in = f64::from_bits(self.echo_energy_in.load(Ordering::Relaxed));
+        let energy_out = f64::from_bits(self.echo_energy_out.load(Ordering::Relaxed));
+        Some(10.0 * (energy_in.max(1e-12) / energy_out.max(1e-12)).log10())
     }
 
     /// Seconds of CPU spent in echo handling.
@@ -103,8 +106,7 @@ impl EchoStats {
             .erle_db()
             .map_or("n/a (the far end never played)".to_owned(), |e| {
                 if e < 1.0 {
-                    // Nothing to cancel (headphones): AEC3's comfort noise
-                    // may even lift the quiet frames a little.
+                    // Nothing to cancel (headphones).
                     format!("no echo found ({e:.1} dB ERLE)")
                 } else {
                     format!("{e:.1} dB (ERLE)")

@@ -31,14 +31,9 @@ const BLEED: Bleed = Bleed {
     lowpass: true,
 };
 
-/// The canceller on the real scene, both streams handed over in 20 ms
-/// chunks as the pumps would: the far end's echo goes, the local talker
-/// stays.
-#[test]
-fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
-    let _serial = crate::support::serial();
-    let dir = tempfile::tempdir().unwrap();
-    let scene = scene::render(dir.path(), Some(BLEED));
+/// The canceller on a rendered scene, both streams handed over in 20 ms
+/// chunks as the pumps would: (mic in, mic out, stats).
+fn cancel(scene: &scene::Scene) -> (Vec<f32>, Vec<f32>, Arc<EchoStats>) {
     let far = read16k(&scene.far);
     let mic = read16k(&scene.mic);
     let stats = Arc::new(EchoStats::new());
@@ -56,6 +51,43 @@ fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
     }
     canceller.finish(&mut out);
     assert_eq!(out.len(), mic.len(), "every mic sample comes out once");
+    (mic, out, stats)
+}
+
+/// Headphones: the far end plays but the mic hears only the local talker,
+/// over the far end (double talk) and alone. The canceller has nothing to
+/// take away and leaves the local talker as it was: AEC3's suppressor, which
+/// hark does not use, muted much of it here.
+#[test]
+fn canceller_leaves_the_local_talker_alone_without_echo() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene::render(dir.path(), None);
+    let (mic, out, stats) = cancel(&scene);
+    let s = |t: f64| (t * 16_000.0) as usize;
+    let (a, b) = (s(scene::LOCAL_AT_S), s(scene::LOCAL_AT_S + scene::LOCAL_S));
+    // The output is the input 4 ms (one AEC3 block, 64 samples) later.
+    let b = b.min(out.len() - 64);
+    let error: Vec<f32> = (a..b).map(|i| out[i + 64] - mic[i]).collect();
+    let snr = 10.0 * (energy(&mic[a..b]) / energy(&error).max(1e-12)).log10();
+    eprintln!("local talker through the canceller without echo: SNR {snr:.1} dB");
+    // Measured 20.3 dB: the filter adapts a little on the local talker.
+    assert!(snr >= 15.0, "local talker changed: SNR {snr:.1} dB");
+    assert!(
+        stats.erle_db().is_none_or(|e| e < 3.0),
+        "echo reported where there is none: {:?}",
+        stats.erle_db()
+    );
+}
+
+/// The canceller on the real scene: the far end's echo goes, the local
+/// talker stays.
+#[test]
+fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene::render(dir.path(), Some(BLEED));
+    let (mic, out, stats) = cancel(&scene);
     // Far end alone, after 3 s to converge.
     let s = |t: f64| (t * 16_000.0) as usize;
     let (a, b) = (s(3.0), s(scene::LOCAL_AT_S - 0.5));
@@ -64,9 +96,12 @@ fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
         "ERLE far-end alone: {erle:.1} dB; session: {:?}",
         stats.erle_db()
     );
-    assert!(erle >= 20.0, "ERLE {erle:.1} dB");
+    // The linear stage alone (no suppressor, see src/echo/aec3.rs) on this
+    // reverberant scene: measured 16.4 dB here, 12.4 dB by the session's
+    // own estimate (which counts only frames it can tell hold echo alone).
+    assert!(erle >= 12.0, "ERLE {erle:.1} dB");
     assert!(
-        stats.erle_db().is_some_and(|e| e >= 20.0),
+        stats.erle_db().is_some_and(|e| e >= 8.0),
         "session ERLE {:?}",
         stats.erle_db()
     );
