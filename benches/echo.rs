@@ -4,9 +4,12 @@
 //! attenuated, with reverb and a low-pass speaker.
 //!
 //! Part 1, the canceller alone on the rendered files (10 ms frames, as the
-//! mic pump feeds it): ERLE over the far end alone, the local talker's
-//! level through it, its own delay estimate, the output's lag behind the
-//! input, and CPU (thread CPU time) per second of audio.
+//! mic pump feeds it), with AEC3's linear output (what hark uses) and with
+//! its suppressed output (what a call would use): ERLE over the far end
+//! alone, the local talker's level through it, hark's offline transcript
+//! of the output against the local talker's (WER; far-end words the mic
+//! kept show as insertions), AEC3's delay estimate, the output's lag
+//! behind the input, and CPU (thread CPU time) per second of audio.
 //!
 //! Part 2, `hark live --source both` per bleed case: mic words in the far-end
 //! -only stretch over the far end's words there, the local talker's WER
@@ -25,7 +28,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hark::echo::{self, EchoStats};
+use hark::echo::{self, EchoStats, Stage};
+use hark::score;
 use hark::soundserver::SoundServer;
 use scene::Bleed;
 
@@ -66,13 +70,32 @@ fn lag(input: &[f32], out: &[f32], a: usize, b: usize) -> usize {
         .unwrap_or(0)
 }
 
-fn offline(bleed: Bleed) {
+fn write16k(path: &std::path::Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    for &v in samples {
+        w.write_sample((v.clamp(-1.0, 1.0) * 32_767.0) as i16)
+            .expect("write wav");
+    }
+    w.finalize().expect("finish wav");
+}
+
+/// The canceller alone on the scene's files, with AEC3's `stage` output;
+/// then hark's offline transcript of what came out, against the local
+/// talker's own.
+fn offline(label: &str, bleed: Option<Bleed>, stage: Stage) {
     let dir = tempfile::tempdir().unwrap();
-    let scene = scene::render(dir.path(), Some(bleed));
+    let scene = scene::render(dir.path(), bleed);
+    let reference = scene::local_reference(&scene);
     let far = read16k(&scene.far);
     let mic = read16k(&scene.mic);
     let stats = Arc::new(EchoStats::new());
-    let (mut tap, mut canceller) = echo::link(Instant::now(), Arc::clone(&stats));
+    let (mut tap, mut canceller) = echo::link_stage(Instant::now(), Arc::clone(&stats), stage);
     let mut out = Vec::with_capacity(mic.len());
     let cpu0 = thread_cpu_s();
     for (i, m) in mic.chunks(320).enumerate() {
@@ -87,8 +110,10 @@ fn offline(bleed: Bleed) {
     }
     canceller.finish(&mut out);
     let cpu = thread_cpu_s() - cpu0;
+    let cancelled = dir.path().join("cancelled.wav");
+    write16k(&cancelled, &out);
+    let errors = score::wer(&reference, &scene::transcribe(&cancelled));
     let s = |t: f64| (t * 16_000.0) as usize;
-    let conv = db(energy(&mic[..s(3.0)]) / energy(&out[..s(3.0)]));
     let erle = db(energy(&mic[s(3.0)..s(scene::LOCAL_AT_S - 0.5)])
         / energy(&out[s(3.0)..s(scene::LOCAL_AT_S - 0.5)]));
     let (a, b) = (
@@ -98,12 +123,18 @@ fn offline(bleed: Bleed) {
     let kept = db(energy(&out[a..b]) / energy(&mic[a..b]));
     let l = lag(&mic, &out, a, b);
     println!(
-        "offline  {bleed:<32} ERLE 0-3 s {conv:5.1} dB, 3-13.5 s {erle:5.1} dB, session {:5.1} dB; local alone {kept:+.1} dB; \
-         delay est {} ms; output lag {:.1} ms; CPU {:.1}% of a core",
+        "offline  {label:<32} {stage:<10} ERLE 3-13.5 s {erle:5.1} dB, session {:5.1} dB; local alone {kept:+.1} dB; \
+         WER {:5.1}% ({} sub, {} del, {} ins of {}); delay est {} ms; output lag {:.1} ms; CPU {:.1}% of a core",
         stats.erle_db().unwrap_or(f64::NAN),
+        100.0 * errors.rate(),
+        errors.substitutions,
+        errors.deletions,
+        errors.insertions,
+        errors.reference_words,
         stats.delay_ms.load(Ordering::Relaxed),
         l as f64 / 16.0,
-        100.0 * cpu / (mic.len() as f64 / 16_000.0)
+        100.0 * cpu / (mic.len() as f64 / 16_000.0),
+        stage = format!("{stage:?}"),
     );
 }
 
@@ -156,9 +187,12 @@ fn main() {
         lowpass: true,
     };
     println!("echo bench: far end = monologue 0-30 s, local talker = phrases from 14 s (double talk 14-30 s)");
-    for &d in delays {
-        for &u in unders {
-            offline(bleed(d, u));
+    for stage in [Stage::Linear, Stage::Suppressed] {
+        offline("no echo (headphones)", None, stage);
+        for &d in delays {
+            for &u in unders {
+                offline(&bleed(d, u).to_string(), Some(bleed(d, u)), stage);
+            }
         }
     }
     if std::env::var_os("HARK_ECHO_BENCH_OFFLINE_ONLY").is_some() {

@@ -34,9 +34,21 @@ const FILTER_BLOCKS: usize = 25;
 /// A microphone block counts as saturated (clipping) at this level.
 const SATURATED: f32 = 32_700.0;
 
+/// Which of AEC3's outputs the canceller gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    /// The linear echo canceller's output: what hark uses.
+    #[default]
+    Linear,
+    /// The output after AEC3's suppressor, as a call would hear it: kept
+    /// so that `benches/echo.rs` can measure why hark does not use it.
+    Suppressed,
+}
+
 /// One AEC3 instance at 16 kHz mono. Not real-time safe (runs in the mic
 /// pump).
 pub(crate) struct Aec3 {
+    stage: Stage,
     processor: BlockProcessor,
     render: Block,
     capture: Block,
@@ -52,7 +64,7 @@ pub(crate) struct Aec3 {
 }
 
 impl Aec3 {
-    pub(crate) fn new() -> Aec3 {
+    pub(crate) fn new(stage: Stage) -> Aec3 {
         let mut config = EchoCanceller3Config::default();
         config.filter.export_linear_aec_output = true;
         for length in [
@@ -67,6 +79,7 @@ impl Aec3 {
         output.extend(std::iter::repeat_n(0.0, BLOCK));
         let input = output.clone();
         Aec3 {
+            stage,
             processor: BlockProcessor::new(&config, 16_000, 1, 1),
             render: Block::new(1, 1),
             capture: Block::new(1, 1),
@@ -109,8 +122,11 @@ impl Aec3 {
                 Some(&mut self.linear),
                 &mut self.capture,
             );
-            self.output
-                .extend(self.linear.view(0, 0).iter().map(|&v| v / SCALE));
+            let cancelled = match self.stage {
+                Stage::Linear => self.linear.view(0, 0),
+                Stage::Suppressed => self.capture.view(0, 0),
+            };
+            self.output.extend(cancelled.iter().map(|&v| v / SCALE));
         }
         self.render_carry.drain(..blocks * BLOCK);
         self.capture_carry.drain(..blocks * BLOCK);

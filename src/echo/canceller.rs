@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ringbuf::traits::{Consumer as _, Observer as _};
 
-use super::aec3::Aec3;
+use super::aec3::{Aec3, Stage};
 use super::reference::ReferenceConsumer;
 use super::EchoStats;
 
@@ -49,6 +49,10 @@ const FAR_ACTIVE_RMS: f32 = 0.003;
 /// past the lead plus the longest acoustic delay AEC3 looks for.
 const REF_HISTORY: usize = 64;
 
+/// Far-end frames that place the echo path's level ratio before ERLE is
+/// counted: 3 s.
+const RATIO_WARMUP: usize = 300;
+
 /// Echo cancellation for the microphone. Lives in the mic pump.
 pub struct Canceller {
     reference: ReferenceConsumer,
@@ -74,16 +78,23 @@ pub struct Canceller {
     frames_since_stats: u32,
     /// Running 5th percentile of the mic-to-reference level ratio, dB.
     echo_ratio_db: Option<f64>,
+    /// The ratios of the first far-end frames, until the percentile is set.
+    ratio_warmup: Vec<f64>,
     /// Energy of the last [`REF_HISTORY`] reference frames, a ring.
     ref_energies: [f64; REF_HISTORY],
     ref_energy_at: usize,
 }
 
 impl Canceller {
-    pub(crate) fn new(reference: ReferenceConsumer, clock: Instant, stats: Arc<EchoStats>) -> Self {
+    pub(crate) fn new(
+        reference: ReferenceConsumer,
+        clock: Instant,
+        stats: Arc<EchoStats>,
+        stage: Stage,
+    ) -> Self {
         Canceller {
             reference,
-            aec: Aec3::new(),
+            aec: Aec3::new(stage),
             clock,
             stats,
             backlog: VecDeque::with_capacity(16_000),
@@ -97,6 +108,7 @@ impl Canceller {
             in_frame: vec![0.0; FRAME],
             frames_since_stats: 0,
             echo_ratio_db: None,
+            ratio_warmup: Vec::with_capacity(RATIO_WARMUP),
             ref_energies: [0.0; REF_HISTORY],
             ref_energy_at: 0,
         }
@@ -255,17 +267,31 @@ impl Canceller {
             // talk does not lift it); frames within 3 dB of it count.
             let mic_energy = energy(&self.in_frame);
             let ratio_db = 10.0 * (mic_energy.max(1e-12) / ref_energy).log10();
-            let q = self.echo_ratio_db.get_or_insert(ratio_db);
+            let Some(q) = self.echo_ratio_db.as_mut() else {
+                // The first 3 s of far end (while AEC3 converges anyway)
+                // place the percentile; tracking alone would take minutes
+                // to climb from a first frame far below it.
+                self.ratio_warmup.push(ratio_db);
+                if self.ratio_warmup.len() == RATIO_WARMUP {
+                    self.ratio_warmup.sort_by(f64::total_cmp);
+                    self.echo_ratio_db = Some(self.ratio_warmup[RATIO_WARMUP / 20]);
+                }
+                return self.publish_delay();
+            };
             // Steps of 0.2 dB down, 0.01 dB up: settles where 5% lie below.
             *q += if ratio_db < *q { -0.2 } else { 0.01 };
             if ratio_db <= *q + 3.0 {
                 stats.add_echo_frame(mic_energy, energy(&self.out_frame));
             }
         }
+        self.publish_delay();
+    }
+
+    fn publish_delay(&mut self) {
         self.frames_since_stats += 1;
         if self.frames_since_stats >= 100 {
             self.frames_since_stats = 0;
-            stats
+            self.stats
                 .delay_ms
                 .store(i64::from(self.aec.delay_ms()), Ordering::Relaxed);
         }

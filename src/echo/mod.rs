@@ -27,6 +27,7 @@ mod reference;
 mod stats;
 mod text;
 
+pub use aec3::Stage;
 pub use canceller::{Canceller, FRAME, MAX_WAIT};
 pub use reference::ReferenceTap;
 pub use stats::EchoStats;
@@ -39,8 +40,18 @@ use std::time::Instant;
 /// pump, joined by one ring. `clock` is the session clock both pumps use.
 /// Not real-time safe.
 pub fn link(clock: Instant, stats: Arc<EchoStats>) -> (ReferenceTap, Canceller) {
+    link_stage(clock, stats, Stage::Linear)
+}
+
+/// [`link`] with the canceller giving AEC3's `stage` output (benches
+/// compare them). Not real-time safe.
+pub fn link_stage(
+    clock: Instant,
+    stats: Arc<EchoStats>,
+    stage: Stage,
+) -> (ReferenceTap, Canceller) {
     let (tap, consumer) = reference::tap(clock, Arc::clone(&stats));
-    (tap, Canceller::new(consumer, clock, stats))
+    (tap, Canceller::new(consumer, clock, stats, stage))
 }
 
 /// What a pump does about echo, between its resampler and its VAD.

@@ -102,16 +102,19 @@ impl EchoStats {
     pub fn summary(&self) -> String {
         let frames = self.frames.load(Ordering::Relaxed);
         let audio_s = frames as f64 * 0.01;
-        let erle = self
-            .erle_db()
-            .map_or("n/a (the far end never played)".to_owned(), |e| {
-                if e < 1.0 {
-                    // Nothing to cancel (headphones).
-                    format!("no echo found ({e:.1} dB ERLE)")
-                } else {
-                    format!("{e:.1} dB (ERLE)")
-                }
-            });
+        let silent = if self.far_frames.load(Ordering::Relaxed) == 0 {
+            "n/a (the far end never played)"
+        } else {
+            "n/a (the far end never played alone for 1 s)"
+        };
+        let erle = self.erle_db().map_or(silent.to_owned(), |e| {
+            if e < 1.0 {
+                // Nothing to cancel (headphones).
+                format!("no echo found ({e:.1} dB ERLE)")
+            } else {
+                format!("{e:.1} dB (ERLE)")
+            }
+        });
         let delay = match self.delay_ms.load(Ordering::Relaxed) {
             d if d < 0 => "unknown".to_owned(),
             d => format!("{d} ms"),

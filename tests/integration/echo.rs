@@ -270,8 +270,6 @@ fn live_bleed_is_not_transcribed_as_the_mic() {
 /// Headphones: no echo at all. Echo handling must lose nothing: the mic's
 /// transcript is as good as with --echo off.
 #[test]
-#[ignore = "fails today (issue 13 open): with no echo, --echo on scored 15.7-19.6% WER against 5.9% \
-            off, AEC3's suppressor damages the local talker; --echo is off by default until it passes"]
 fn live_without_echo_loses_nothing() {
     let _serial = crate::support::serial();
     let dir = tempfile::tempdir().unwrap();

@@ -78,9 +78,10 @@ pub struct Args {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// With --source both: cancel the far end's echo in the microphone
     /// (the loopback is the reference) and drop mic utterances that repeat
-    /// the loopback's words of the same moment. Off for headphones, or to
-    /// keep the raw microphone.
-    #[arg(long, value_enum, default_value_t = EchoChoice::Off, value_name = "on|off")]
+    /// the loopback's words of the same moment. With headphones it has
+    /// nothing to remove and leaves the microphone as it is; off keeps the
+    /// raw microphone.
+    #[arg(long, value_enum, default_value_t = EchoChoice::On, value_name = "on|off")]
     pub echo: EchoChoice,
     /// Play a bundled clip into the speaker and transcribe it as loopback;
     /// starts a private sound server if none is running.

@@ -289,9 +289,14 @@ fn wait(child: &mut Child) -> Option<i32> {
 /// The local talker's words as hark transcribes the clip alone, offline:
 /// the reference its words in the scene are scored against.
 pub fn local_reference(scene: &Scene) -> String {
+    transcribe(&scene.local)
+}
+
+/// hark's offline transcript of a file: its finals' text, joined.
+pub fn transcribe(path: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hark"))
         .arg("transcribe")
-        .arg(&scene.local)
+        .arg(path)
         .args(["--format", "jsonl", "--model"])
         .arg(model())
         .output()
