@@ -105,7 +105,7 @@ impl EchoStats {
         let silent = if self.far_frames.load(Ordering::Relaxed) == 0 {
             "n/a (the far end never played)"
         } else {
-            "n/a (the far end never played alone for 1 s)"
+            "not measured (the microphone never held the far end alone for 1 s)"
         };
         let erle = self.erle_db().map_or(silent.to_owned(), |e| {
             if e < 1.0 {

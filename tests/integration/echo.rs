@@ -116,6 +116,71 @@ fn canceller_removes_the_far_end_and_keeps_the_local_talker() {
     );
 }
 
+/// The two devices' clocks drift apart: here the speaker's runs 0.1% slow
+/// (ten times what sound cards usually differ by), so the echo slides 60 ms
+/// later over the minute. The canceller follows it to the end.
+#[test]
+fn canceller_follows_a_drifting_echo_for_a_minute() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let far = dir.path().join("far.wav");
+    let mic = dir.path().join("mic.wav");
+    let monologue = scene::real("monologue-16k.wav");
+    scene::sox(&[
+        monologue.to_str().unwrap(),
+        far.to_str().unwrap(),
+        "trim",
+        "0",
+        "60",
+        "gain",
+        "-n",
+        "-3",
+    ]);
+    scene::sox(&[
+        far.to_str().unwrap(),
+        mic.to_str().unwrap(),
+        "speed",
+        "0.999",
+        "rate",
+        "16000",
+        "delay",
+        "0.1",
+        "lowpass",
+        "3500",
+        "reverb",
+        "40",
+        "50",
+        "60",
+        "channels",
+        "1",
+        "gain",
+        "-n",
+        "-15",
+        "trim",
+        "0",
+        "60",
+    ]);
+    let scene = scene::Scene {
+        far: far.clone(),
+        local: far,
+        mic,
+    };
+    let (mic, out, stats) = cancel(&scene);
+    let s = |t: f64| (t * 16_000.0) as usize;
+    let erle = |a: f64, b: f64| {
+        10.0 * (energy(&mic[s(a)..s(b)]) / energy(&out[s(a)..s(b)]).max(1e-12)).log10()
+    };
+    let (early, late) = (erle(5.0, 15.0), erle(48.0, 58.0));
+    eprintln!(
+        "drifting echo: ERLE 5-15 s {early:.1} dB, 48-58 s {late:.1} dB, delay estimate {} ms",
+        stats.delay_ms.load(Ordering::Relaxed)
+    );
+    assert!(
+        late >= 12.0 && late >= early - 3.0,
+        "ERLE {early:.1} -> {late:.1} dB"
+    );
+}
+
 /// A loopback that stops never holds the microphone back for long: its
 /// frames go through without reference after the bounded wait, counted.
 #[test]

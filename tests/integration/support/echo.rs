@@ -44,7 +44,7 @@ pub fn model() -> PathBuf {
     model
 }
 
-fn real(name: &str) -> PathBuf {
+pub fn real(name: &str) -> PathBuf {
     let path = root().join("assets/real").join(name);
     assert!(
         path.is_file(),
@@ -84,7 +84,7 @@ pub struct Scene {
     pub mic: PathBuf,
 }
 
-fn sox(args: &[&str]) {
+pub fn sox(args: &[&str]) {
     let out = Command::new("sox").args(args).output().expect("run sox");
     assert!(
         out.status.success(),
