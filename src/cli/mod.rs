@@ -125,7 +125,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log lines erase the live area first (see `view`).
+        .with_writer(view::LogWriter)
         // Colour only on a terminal: a log file gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)

@@ -372,3 +372,4 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 }
 
 mod lifecycle;
+mod terminal;
