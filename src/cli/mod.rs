@@ -3,6 +3,7 @@
 //! the real-time thread.
 
 pub mod devices;
+pub mod flags;
 pub mod live;
 pub mod model;
 pub mod options;
@@ -178,6 +179,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
     }
     if cause.is::<options::StdoutError>() {
         return Some(ErrorClass::Output);
+    }
+    if let Some(e) = cause.downcast_ref::<flags::FlagError>() {
+        return Some(e.class());
     }
     crate::class::class_of(cause)
 }
