@@ -19,8 +19,9 @@ use hark::capture::{CaptureSpec, SourceKind};
 use hark::dsp::wav;
 use hark::event::{Event, EventKind, Source};
 use hark::inference::Model;
-use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig};
+use hark::pipeline::{Feed, PipelineConfig, SourceConfig};
 use hark::score;
+use hark::session::{Session, SessionConfig};
 use hark::soundserver::{self, SoundServer};
 
 const CLIP_RATE_HZ: u32 = 16_000;
@@ -31,6 +32,8 @@ const QUICK_LENGTH: Duration = Duration::from_secs(15);
 /// Captured before playing and after the clip was handed over.
 const LEAD_IN: Duration = Duration::from_millis(500);
 const TAIL: Duration = Duration::from_millis(2500);
+/// How long one wait for the session's events lasts.
+const POLL: Duration = Duration::from_millis(50);
 /// Alignment search around the onset guess, in 16 kHz samples (25 ms).
 const ALIGN_SEARCH_SAMPLES: i64 = 400;
 
@@ -55,24 +58,37 @@ fn main() {
     let record = dir.path().join("captured.wav");
     let mut spec = CaptureSpec::new(SourceKind::Loopback);
     spec.device = Some(soundserver::SPEAKER_MONITOR.to_owned());
-    let sources = [SourceConfig {
+    let sources = vec![SourceConfig {
         source: Source::Loopback,
         feed: Feed::Device(spec),
         record: Some(record.clone()),
     }];
     let load_before = load_average();
     let usage_before = rusage();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let pipeline =
-        Pipeline::start(&model, &PipelineConfig::default(), &sources, tx).expect("pipeline");
+    // The same session owner as `hark live` (no monitor, no transcript file).
+    let config = SessionConfig::new(sources, PipelineConfig::default());
+    let mut session = Session::start(&model, config, None).expect("session");
     let started = Instant::now();
-    std::thread::sleep(LEAD_IN);
+    let mut events = Vec::new();
+    let poll_for = |session: &mut Session, events: &mut Vec<Event>, how_long: Duration| {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until {
+            session.poll(POLL, events);
+        }
+    };
+    poll_for(&mut session, &mut events, LEAD_IN);
     let mut player = server
         .play(soundserver::SPEAKER_SINK, &clip)
         .expect("paplay");
-    assert!(player.wait().expect("paplay").success(), "paplay failed");
-    std::thread::sleep(TAIL);
-    let stats = pipeline.stats();
+    let played_ok = loop {
+        if let Some(status) = player.try_wait().expect("paplay") {
+            break status.success();
+        }
+        session.poll(POLL, &mut events);
+    };
+    assert!(played_ok, "paplay failed");
+    poll_for(&mut session, &mut events, TAIL);
+    let stats = session.stats();
     let max_lag_ms = stats[0]
         .stream
         .max_lag_ms
@@ -81,10 +97,9 @@ fn main() {
         c.stream_errors.load(std::sync::atomic::Ordering::Relaxed)
     });
     let wall_s = started.elapsed().as_secs_f64();
-    let reports = pipeline.stop();
+    let reports = session.stop(&mut events).sources;
     let usage_after = rusage();
     let load_after = load_average();
-    let events: Vec<Event> = rx.try_iter().collect();
     let report = &reports[0];
 
     // Accounting: every sample the device delivered was pumped or counted.

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use hark::dsp::wav;
 use hark::event::{Event, EventKind, Source};
 use hark::inference::{DecodeRequest, Model};
-use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig, SourceReport};
+use hark::pipeline::{Feed, PipelineConfig, SourceConfig, SourceReport};
 use hark::score;
+use hark::session::{Session, SessionConfig};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -120,24 +121,25 @@ fn main() {
     );
 }
 
-/// Plays a file through the pipeline at 1x; returns events, reports and the
-/// process CPU time over wall time.
+/// Plays a file at 1x through a session (as `hark transcribe --realtime`
+/// does); returns events, reports and the process CPU time over wall time.
 fn run(model: &Model, file: &Path) -> (Vec<Event>, Vec<SourceReport>, f64) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let sources = [SourceConfig {
+    let sources = vec![SourceConfig {
         source: Source::File,
         feed: Feed::File(file.to_path_buf()),
         record: None,
     }];
     let cpu0 = cpu_seconds();
     let wall = Instant::now();
-    let pipeline = Pipeline::start(model, &PipelineConfig::default(), &sources, tx).unwrap();
-    while !pipeline.files_done() {
-        std::thread::sleep(Duration::from_millis(50));
+    let config = SessionConfig::new(sources, PipelineConfig::default());
+    let mut session = Session::start(model, config, None).unwrap();
+    let mut events = Vec::new();
+    while !session.files_done() {
+        session.poll(Duration::from_millis(50), &mut events);
     }
-    let reports = pipeline.stop();
+    let reports = session.stop(&mut events).sources;
     let cpu = (cpu_seconds() - cpu0) / wall.elapsed().as_secs_f64();
-    (rx.try_iter().collect(), reports, cpu)
+    (events, reports, cpu)
 }
 
 fn offline_text(model: &Model, file: &Path) -> String {

@@ -214,7 +214,7 @@ pub fn select(
                     device: "default".to_owned(),
                     detail: format!(
                         "the {host_name} host has no loopback; use the PulseAudio host or name \
-                         a loopback device with --device"
+                         a loopback device"
                     ),
                 })
             }

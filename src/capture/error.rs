@@ -13,7 +13,7 @@ pub enum DeviceError {
     NoSoundServer { host: String, detail: String },
     /// Nothing matches the requested device name.
     #[error(
-        "no capture device matches --device '{name}'; available: {}; see `hark devices`",
+        "no capture device matches '{name}'; available: {}",
         list_or_none(available)
     )]
     NoSuchDevice {
@@ -22,7 +22,7 @@ pub enum DeviceError {
     },
     /// The name matches more than one device.
     #[error(
-        "--device '{name}' matches several devices: {}; give the full name",
+        "device name '{name}' matches several devices: {}; give the full name",
         matches.join(", ")
     )]
     AmbiguousDevice { name: String, matches: Vec<String> },
@@ -85,7 +85,8 @@ impl DeviceError {
     }
 }
 
-fn list_or_none(names: &[String]) -> String {
+/// The names, or "none".
+pub fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_owned()
     } else {

@@ -3,6 +3,7 @@
 //! the real-time thread.
 
 pub mod devices;
+pub mod flags;
 pub mod live;
 pub mod model;
 pub mod options;
@@ -125,7 +126,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log lines erase the live area first (see `view`).
+        .with_writer(view::LogWriter)
         // Colour only on a terminal: a log file gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
@@ -177,6 +179,9 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
     }
     if cause.is::<options::StdoutError>() {
         return Some(ErrorClass::Output);
+    }
+    if let Some(e) = cause.downcast_ref::<flags::FlagError>() {
+        return Some(e.class());
     }
     crate::class::class_of(cause)
 }

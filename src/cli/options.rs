@@ -5,11 +5,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::event::Event;
 use crate::model::manifest::{self, Manifest};
 use crate::model::ModelError;
-use crate::transcript::{Format, Formatter, Writer, WriterConfig, WriterReport};
+use crate::transcript::{Format, Formatter, WriteError, Writer, WriterConfig, WriterReport};
 
 /// Decoding threads per worker when `--threads` is not given.
 pub const DEFAULT_THREADS: usize = 2;
@@ -133,20 +135,26 @@ impl OutputArgs {
 
     /// Opens the output: the file through the transcript writer (a bad path
     /// fails here, naming it), or standard output through a formatter.
-    pub fn open(&self) -> anyhow::Result<Output> {
-        self.open_with(false)
+    /// Once `interrupted` is set (a signal), a file that stops taking writes
+    /// is waited for at most [`crate::session::WRITER_STOP_GRACE`] in all.
+    pub fn open(&self, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Output> {
+        self.open_with(false, interrupted)
     }
 
     /// Like [`OutputArgs::open`], writing partial hypotheses too where the
     /// format carries them (txt, jsonl).
-    pub fn open_with(&self, partials: bool) -> anyhow::Result<Output> {
+    pub fn open_with(
+        &self,
+        partials: bool,
+        interrupted: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Output> {
         let format = self.format();
         match &self.output {
             Some(path) => {
                 let mut config = WriterConfig::new(path, format);
                 config.include_partials = partials;
                 let writer = Writer::spawn(config)?;
-                Ok(Output::File(writer))
+                Ok(Output::file(writer, Arc::clone(interrupted)))
             }
             None => {
                 let formatter = Formatter::new(format).with_partials(partials);
@@ -172,7 +180,26 @@ pub struct StdoutError(#[source] pub std::io::Error);
 #[derive(Debug)]
 pub enum Output {
     Stdout(Stdout),
-    File(Writer),
+    File(FileOutput),
+}
+
+/// A transcript file through the writer, and how long to wait for it.
+#[derive(Debug)]
+pub struct FileOutput {
+    writer: Writer,
+    interrupted: Arc<AtomicBool>,
+    /// When waiting was first seen interrupted: the grace runs once, over
+    /// every send and the finish together.
+    since: Option<Instant>,
+}
+
+impl FileOutput {
+    /// Whether to stop waiting for the file: interrupted, and the grace
+    /// used up.
+    fn give_up(interrupted: &AtomicBool, since: &mut Option<Instant>) -> bool {
+        interrupted.load(Ordering::Acquire)
+            && since.get_or_insert_with(Instant::now).elapsed() >= crate::session::WRITER_STOP_GRACE
+    }
 }
 
 /// Standard output, one record written (and flushed) per event.
@@ -192,7 +219,34 @@ impl Stdout {
 }
 
 impl Output {
+    /// A transcript file through `writer`; `interrupted` as for
+    /// [`OutputArgs::open`].
+    pub fn file(writer: Writer, interrupted: Arc<AtomicBool>) -> Output {
+        Output::File(FileOutput {
+            writer,
+            interrupted,
+            since: None,
+        })
+    }
+
+    /// Writes events in order, as [`Output::event`]; if the file stops
+    /// taking them, the error counts those not offered yet too.
+    pub fn events(&mut self, events: Vec<Event>) -> anyhow::Result<()> {
+        let mut events = events.into_iter();
+        while let Some(event) = events.next() {
+            if let Err(mut err) = self.event(event) {
+                if let Some(WriteError::Stalled { events: lost, .. }) = err.downcast_mut() {
+                    *lost += events.len() as u64;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes one event (skipped if the format does not carry its kind).
+    /// Into a file it waits while the writer's queue is full, so nothing
+    /// is dropped; see [`OutputArgs::open`] for how long.
     pub fn event(&mut self, event: Event) -> anyhow::Result<()> {
         match self {
             Output::Stdout(stdout) => {
@@ -204,10 +258,15 @@ impl Output {
                 stdout.text = text;
                 Ok(())
             }
-            Output::File(writer) => writer
-                .sender()
-                .send(event)
-                .map_err(|_| anyhow::anyhow!("the transcript writer stopped early")),
+            Output::File(file) => {
+                let FileOutput {
+                    writer,
+                    interrupted,
+                    since,
+                } = file;
+                writer.send_within(event, || FileOutput::give_up(interrupted, since))?;
+                Ok(())
+            }
         }
     }
 
@@ -229,19 +288,20 @@ impl Output {
     }
 
     /// Writes and syncs everything, and stops the writer thread. Says where
-    /// the transcript continued if the file failed part-way. Once
-    /// `interrupted` is set (a signal), the file gets at most
-    /// [`crate::session::WRITER_STOP_GRACE`] to take what is left.
-    pub fn finish(self, interrupted: &AtomicBool) -> anyhow::Result<()> {
+    /// the transcript continued if the file failed part-way. Once the
+    /// output's `interrupted` flag is set (a signal), the file gets at most
+    /// what is left of [`crate::session::WRITER_STOP_GRACE`] to take the
+    /// rest.
+    pub fn finish(self) -> anyhow::Result<()> {
         match self {
             Output::Stdout(_) => Ok(()),
-            Output::File(writer) => {
-                let mut since = None;
-                let report: WriterReport = writer.finish_within(|| {
-                    interrupted.load(Ordering::Acquire)
-                        && since.get_or_insert_with(std::time::Instant::now).elapsed()
-                            >= crate::session::WRITER_STOP_GRACE
-                })?;
+            Output::File(FileOutput {
+                writer,
+                interrupted,
+                mut since,
+            }) => {
+                let report: WriterReport =
+                    writer.finish_within(|| FileOutput::give_up(&interrupted, &mut since))?;
                 if let Some(path) = &report.metrics.emergency_path {
                     tracing::warn!("the transcript continued in {}", path.display());
                 }

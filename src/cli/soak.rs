@@ -185,7 +185,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         interrupted,
     };
-    let report = soak::run(&config, Arc::new(server))?;
+    let report = soak::run(&config, Arc::new(server)).map_err(|e| {
+        let flags = super::flags::Flags {
+            devices: Vec::new(),
+            metrics_addr: args.metrics_addr.is_some(),
+        };
+        flags.name_in(anyhow::Error::new(e))
+    })?;
     print!("{}", report.summary());
     println!("report: {}", args.out.display());
     if !report.pass {

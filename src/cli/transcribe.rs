@@ -53,12 +53,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         wav::Stream::open(file)?;
     }
     let model_path = args.model.resolve()?;
+    // Like `live`: a first signal stops after what is being decoded and
+    // writes it (waiting for a stalled file at most the grace), a second
+    // exits at once.
+    let stop = super::signals::install()?;
     // Open the output before loading the model: a bad or foreign -o file
     // fails first, with nothing else done.
-    let mut out = args.output.open_with(args.realtime)?;
-    // Like `live`: a first signal stops after what is being decoded and
-    // writes it, a second exits at once.
-    let stop = super::signals::install()?;
+    let mut out = args.output.open_with(args.realtime, &stop)?;
     let model = Model::load(&model_path)
         .with_context(|| format!("loading model {}", model_path.display()))?;
     tracing::info!(
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if args.realtime {
         super::realtime::run(&args.files, &model, args.model.threads, &mut out, &stop)?;
-        return out.finish(&stop);
+        return out.finish();
     }
     let mut decoder = model.decoder(args.model.threads)?;
     decoder.set_max_prompt_tokens(Some(OFFLINE_PROMPT_TOKENS));
@@ -107,14 +108,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.files.len() > 1 {
             out.source_heading(file)?;
         }
-        for (start, end, text) in &hypothesis.segments {
-            let text = text.trim();
-            if !text.is_empty() {
-                out.event(Event::final_text(Source::File, *start, *end, text))?;
-            }
-        }
+        // Waits for room in the writer's queue (no event dropped, however
+        // many); bounded once a signal came.
+        let events = hypothesis
+            .segments
+            .iter()
+            .map(|(start, end, text)| (start, end, text.trim()))
+            .filter(|(_, _, text)| !text.is_empty())
+            .map(|(start, end, text)| Event::final_text(Source::File, *start, *end, text))
+            .collect();
+        out.events(events)?;
     }
-    out.finish(&stop)
+    out.finish()
 }
 
 /// A percent bar on stderr, only when stderr is a terminal.

@@ -10,11 +10,16 @@
 //!
 //! `--quiet` hides the live area. The live area is cleared before each
 //! committed record is printed and redrawn after it, so committed text
-//! scrolls above it and the partials stay at the bottom.
+//! scrolls above it and the partials stay at the bottom. Log lines (any
+//! thread's, through [`LogWriter`]) erase the live area first too, so they
+//! scroll above it like committed text; it is redrawn at the next status
+//! tick. The count of live-area lines on screen is one shared number, read
+//! and changed only while holding the stderr lock.
 //!
 //! Not real-time safe.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::event::{Event, EventKind, Source};
 use crate::transcript::Formatter;
@@ -23,6 +28,50 @@ use crate::transcript::Formatter;
 const ERASE_LINE_ABOVE: &str = "\x1b[1A\x1b[2K";
 /// Used when the terminal's width cannot be read.
 const DEFAULT_WIDTH_COLUMNS: usize = 80;
+
+/// Lines of the live area now on screen, just above the cursor. Shared by
+/// the view and the log writer; read and changed under the stderr lock.
+static LIVE_AREA_LINES: AtomicUsize = AtomicUsize::new(0);
+
+/// Erases the live area (the cursor ends where its first line was). The
+/// caller holds the stderr lock.
+fn erase_live_area(err: &mut impl Write) -> io::Result<()> {
+    let lines = LIVE_AREA_LINES.swap(0, Ordering::AcqRel);
+    for _ in 0..lines {
+        err.write_all(ERASE_LINE_ABOVE.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Standard error for `tracing`: each log line first erases the live area,
+/// so it lands where the live area was and scrolls above the next one
+/// (instead of being written below it and erased as one of its lines).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// One log line's hold on stderr.
+pub struct LogLine(io::StderrLock<'static>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        let mut err = io::stderr().lock();
+        // Best effort: a failed erase must not lose the log line.
+        let _ = erase_live_area(&mut err);
+        LogLine(err)
+    }
+}
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// One source's numbers on the status line.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,8 +176,6 @@ pub struct View {
     /// Current partial per source, in the order sources appeared.
     partials: Vec<(Source, String)>,
     status: String,
-    /// Lines of the live area now on screen.
-    drawn: usize,
 }
 
 impl View {
@@ -140,7 +187,6 @@ impl View {
             records,
             partials: Vec::new(),
             status: String::new(),
-            drawn: 0,
         }
     }
 
@@ -153,19 +199,23 @@ impl View {
             EventKind::Partial => self.set_partial(event.source, &event.text),
             EventKind::Final | EventKind::Gap => self.set_partial(event.source, ""),
         }
+        // Under one stderr lock: no log line can come between the erase,
+        // the record and the redraw.
+        let mut err = io::stderr().lock();
         if !record.is_empty() {
-            self.clear()?;
+            erase_live_area(&mut err)?;
+            err.flush()?;
             let mut out = io::stdout().lock();
             out.write_all(record.as_bytes())?;
             out.flush()?;
         }
-        self.draw()
+        self.draw(&mut err)
     }
 
     /// Replaces the status line.
     pub fn status(&mut self, status: &Status) -> io::Result<()> {
         self.status = status_line(status);
-        self.draw()
+        self.draw(&mut io::stderr().lock())
     }
 
     /// Writes the header of the stdout format (VTT) once, at start.
@@ -182,7 +232,9 @@ impl View {
 
     /// Removes the live area, leaving only committed text on screen.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.clear()
+        let mut err = io::stderr().lock();
+        erase_live_area(&mut err)?;
+        err.flush()
     }
 
     fn set_partial(&mut self, source: Source, text: &str) {
@@ -195,24 +247,12 @@ impl View {
         }
     }
 
-    fn clear(&mut self) -> io::Result<()> {
-        if self.drawn == 0 {
-            return Ok(());
-        }
-        let mut err = io::stderr().lock();
-        for _ in 0..self.drawn {
-            err.write_all(ERASE_LINE_ABOVE.as_bytes())?;
-        }
-        err.flush()?;
-        self.drawn = 0;
-        Ok(())
-    }
-
-    fn draw(&mut self) -> io::Result<()> {
+    /// Replaces the live area; `err` is the held stderr lock.
+    fn draw(&self, err: &mut io::StderrLock<'static>) -> io::Result<()> {
         if !self.terminal.live_area() {
             return Ok(());
         }
-        self.clear()?;
+        erase_live_area(err)?;
         let width = terminal_width().saturating_sub(1).max(10);
         let mut lines = Vec::new();
         for (source, text) in &self.partials {
@@ -225,14 +265,12 @@ impl View {
         if !self.status.is_empty() {
             lines.push(fit(&self.status, width));
         }
-        let mut err = io::stderr().lock();
         for line in &lines {
             // Dim the live area so it reads as provisional.
             writeln!(err, "\x1b[2m{line}\x1b[0m")?;
+            LIVE_AREA_LINES.fetch_add(1, Ordering::AcqRel);
         }
-        err.flush()?;
-        self.drawn = lines.len();
-        Ok(())
+        err.flush()
     }
 }
 

@@ -21,9 +21,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ExporterError {
-    #[error("--metrics-addr {addr}: only loopback addresses are served (127.0.0.1 or ::1)")]
+    #[error("metrics address {addr}: only loopback addresses are served (127.0.0.1 or ::1)")]
     NotLoopback { addr: SocketAddr },
-    #[error("--metrics-addr {addr}: cannot listen: {detail}")]
+    #[error("metrics address {addr}: cannot listen: {detail}")]
     Bind { addr: SocketAddr, detail: String },
     #[error("cannot start the metrics thread: {0}")]
     Thread(std::io::Error),

@@ -271,6 +271,44 @@ impl Writer {
         self.finish()
     }
 
+    /// Queues an event, waiting while the queue is full (offline use: the
+    /// producer slows to the disk's pace, nothing is dropped). Stops waiting
+    /// once `give_up()` says so (it is asked every 20 ms while waiting): a
+    /// target that blocks then ends in [`WriteError::Stalled`] counting the
+    /// events not written, this one included, instead of hanging. Not
+    /// real-time safe.
+    pub fn send_within(
+        &self,
+        event: Event,
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<(), WriteError> {
+        let mut message = Message::Event(event);
+        loop {
+            match self.sender.tx.send_timeout(message, FINISH_POLL) {
+                Ok(()) => {
+                    self.sender.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .queue_peak
+                        .fetch_max(self.sender.tx.len(), Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(SendTimeoutError::Timeout(back)) if !give_up() => message = back,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    return Err(WriteError::Stalled {
+                        path: self.path.clone(),
+                        events: self.unwritten() + 1,
+                    })
+                }
+                // The I/O thread ended before it was asked to: it panicked.
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    return Err(WriteError::Panicked {
+                        path: self.path.clone(),
+                    })
+                }
+            }
+        }
+    }
+
     /// Gives up on the I/O thread (it stays blocked) and says what is lost.
     fn stalled(&mut self) -> WriteError {
         drop(self.thread.take());

@@ -84,7 +84,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
         })) if !server_reachable && available.is_empty() => {
             anyhow::Error::new(no_sound_server("and ALSA lists no capture device"))
         }
-        other => anyhow::Error::new(other),
+        other => flags(&args).name_in(anyhow::Error::new(other)),
     })?;
     if let Some(addr) = session.monitor().and_then(|m| m.metrics_addr()) {
         tracing::info!("metrics on http://{addr}/metrics");
@@ -164,6 +164,22 @@ fn session_config(
     config.echo_filter = true;
     config.interrupted = Arc::clone(interrupted);
     config
+}
+
+/// Which flag gave which device name (an error names the flag).
+fn flags(args: &Args) -> super::flags::Flags<'_> {
+    let given = [
+        ("--device", &args.device),
+        ("--mic-device", &args.mic_device),
+        ("--loopback-device", &args.loopback_device),
+    ];
+    super::flags::Flags {
+        devices: given
+            .into_iter()
+            .filter_map(|(flag, name)| name.as_deref().map(|n| (flag, n)))
+            .collect(),
+        metrics_addr: args.metrics_addr.is_some(),
+    }
 }
 
 /// Opens `-o` through the transcript writer.

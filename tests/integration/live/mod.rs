@@ -265,10 +265,18 @@ fn mic_speech_is_transcribed_and_recorded_gaplessly() {
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
     let printed = events(&done.stdout);
     assert_transcribed(&printed, Source::Mic, "numbers.txt");
-    // --partials: the file (and piped stdout) carry partials too.
+    // --partials: the file carries what piped stdout got, partials
+    // included. Whether a partial pass runs at all depends on the load (the
+    // load-adaptive policy drops partial passes first when the cores are
+    // busy: this failed once with 2 passes, both finals, at load average 5),
+    // so their count is reported, not required.
     let written = events(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(written, printed);
-    assert!(written.iter().any(|e| e.kind == EventKind::Partial));
+    let partials = written
+        .iter()
+        .filter(|e| e.kind == EventKind::Partial)
+        .count();
+    eprintln!("{partials} partials written to the file and stdout");
 
     // The recording holds every captured sample, at the device's rate.
     let (offered, rate) = captured(&done.stderr, Source::Mic);
@@ -372,3 +380,4 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 }
 
 mod lifecycle;
+mod terminal;

@@ -381,4 +381,5 @@ fn piped_output_has_no_progress_bar_nor_whisper_log() {
     }
 }
 
+mod queue;
 mod refusals;
