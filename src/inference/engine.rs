@@ -54,9 +54,34 @@ impl Model {
     /// Validates the ggml file (so whisper.cpp never sees a malformed one,
     /// which can abort the process), then loads it on the CPU.
     pub fn load(path: &Path) -> Result<Model, InferenceError> {
-        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
         let started = Instant::now();
         let info = ggml::validate(path)?;
+        Model::load_checked(path, path, info, started)
+    }
+
+    /// [`Model::load`] for live transcription: whisper's windows cut to what
+    /// live passes use ([`super::window`]), so each decoding state is
+    /// smaller (peak RSS of `hark live --demo` 106.0 -> 96.8 MiB,
+    /// `/usr/bin/time -v`). Passes over more than
+    /// [`super::window::LIVE_AUDIO_CTX`] frames of audio are slid over in
+    /// windows of that size, as whisper.cpp does with 30 s ones.
+    pub fn load_live(path: &Path) -> Result<Model, InferenceError> {
+        let started = Instant::now();
+        let info = ggml::validate(path)?;
+        let (copy, copy_path) = super::window::live_copy(path)?;
+        let model = Model::load_checked(path, &copy_path, info, started);
+        drop(copy);
+        model
+    }
+
+    /// Loads the validated file that whisper.cpp reads at `source`.
+    fn load_checked(
+        path: &Path,
+        source: &Path,
+        info: ggml::GgmlInfo,
+        started: Instant,
+    ) -> Result<Model, InferenceError> {
+        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
         // Flash attention never builds the encoder's full attention matrix:
@@ -64,7 +89,7 @@ impl Model {
         // own log) and peak RSS of `hark live --demo` by ~20 MiB
         // (benches/memory.rs). whisper-cli turns it on by default too.
         params.flash_attn(true);
-        let path_str = path.to_str().ok_or_else(|| InferenceError::Load {
+        let path_str = source.to_str().ok_or_else(|| InferenceError::Load {
             path: path.display().to_string(),
             detail: "the path is not valid UTF-8".into(),
         })?;
@@ -322,7 +347,7 @@ impl Decoder {
             params.set_initial_prompt(&request.prompt);
         }
         if request.fit_audio_ctx {
-            params.set_audio_ctx(audio_ctx_for(audio.len()));
+            params.set_audio_ctx(audio_ctx_for(audio.len()).min(self.model.ctx.n_audio_ctx()));
         }
         if let Some(progress) = progress {
             params.set_progress_callback_safe::<Option<Box<dyn FnMut(i32)>>, Box<dyn FnMut(i32)>>(
