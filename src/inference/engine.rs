@@ -34,6 +34,9 @@ const AUDIO_CTX_MIN: i32 = 768;
 /// Encoder frames added beyond the audio so the last word is not cut.
 const AUDIO_CTX_MARGIN: i32 = 64;
 
+/// whisper.cpp's default bound on the first timestamp of a pass, seconds.
+const MAX_INITIAL_TS_S: f32 = 1.0;
+
 static LOG_HOOKS: Once = Once::new();
 
 /// A loaded Whisper model, shared by every worker.
@@ -343,6 +346,12 @@ impl Decoder {
             0.0
         });
         params.set_no_speech_thold(0.6);
+        // whisper.cpp measures the first timestamp's bound (1 s) in steps of
+        // 30 s over the model's window, so a live model's shorter window
+        // ([`super::window`]) would halve it: kept at 1 s.
+        params.set_max_initial_ts(
+            MAX_INITIAL_TS_S * AUDIO_CTX_FULL as f32 / self.model.ctx.n_audio_ctx() as f32,
+        );
         if !request.prompt.is_empty() {
             params.set_initial_prompt(&request.prompt);
         }
