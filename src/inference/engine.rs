@@ -64,7 +64,7 @@ impl Model {
 
     /// [`Model::load`] for live transcription: whisper's windows cut to what
     /// live passes use ([`super::window`]), so each decoding state is
-    /// smaller (peak RSS of `hark live --demo` 106.0 -> 96.8 MiB,
+    /// smaller (peak RSS of `hark live --demo` 106.0 -> 96.6 and 97.0 MiB,
     /// `/usr/bin/time -v`). Passes over more than
     /// [`super::window::LIVE_AUDIO_CTX`] frames of audio are slid over in
     /// windows of that size, as whisper.cpp does with 30 s ones.
