@@ -83,7 +83,9 @@ fn main() {
     let model_path = std::env::var_os("HARK_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("models/tiny.en-q8_0.bin"));
-    let model = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
+    // Streaming with the model as `hark live` loads it, offline with the whole one.
+    let model = Model::load_live(&model_path).expect("model (run scripts/setup.sh first)");
+    let whole = Model::load(&model_path).expect("model (run scripts/setup.sh first)");
     println!("model {} (default pipeline settings)", model_path.display());
 
     let mut plan: Vec<(String, String, usize)> = Vec::new();
@@ -117,7 +119,7 @@ fn main() {
         } else {
             phrases
         };
-        let offline = offline_text(&model, &audio16.samples);
+        let offline = offline_text(&whole, &audio16.samples);
         let reference = std::fs::read_to_string(real.join(format!("{name}.txt"))).ok();
         if replay {
             let events = replay_policy(&model, &audio16.samples);

@@ -34,6 +34,9 @@ const AUDIO_CTX_MIN: i32 = 768;
 /// Encoder frames added beyond the audio so the last word is not cut.
 const AUDIO_CTX_MARGIN: i32 = 64;
 
+/// whisper.cpp's default bound on the first timestamp of a pass, seconds.
+const MAX_INITIAL_TS_S: f32 = 1.0;
+
 static LOG_HOOKS: Once = Once::new();
 
 /// A loaded Whisper model, shared by every worker.
@@ -54,9 +57,34 @@ impl Model {
     /// Validates the ggml file (so whisper.cpp never sees a malformed one,
     /// which can abort the process), then loads it on the CPU.
     pub fn load(path: &Path) -> Result<Model, InferenceError> {
-        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
         let started = Instant::now();
         let info = ggml::validate(path)?;
+        Model::load_checked(path, path, info, started)
+    }
+
+    /// [`Model::load`] for live transcription: whisper's windows cut to what
+    /// live passes use ([`super::window`]), so each decoding state is
+    /// smaller (peak RSS of `hark live --demo` 106.0 -> 96.6 and 97.0 MiB,
+    /// `/usr/bin/time -v`). Passes over more than
+    /// [`super::window::LIVE_AUDIO_CTX`] frames of audio are slid over in
+    /// windows of that size, as whisper.cpp does with 30 s ones.
+    pub fn load_live(path: &Path) -> Result<Model, InferenceError> {
+        let started = Instant::now();
+        let info = ggml::validate(path)?;
+        let (copy, copy_path) = super::window::live_copy(path)?;
+        let model = Model::load_checked(path, &copy_path, info, started);
+        drop(copy);
+        model
+    }
+
+    /// Loads the validated file that whisper.cpp reads at `source`.
+    fn load_checked(
+        path: &Path,
+        source: &Path,
+        info: ggml::GgmlInfo,
+        started: Instant,
+    ) -> Result<Model, InferenceError> {
+        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
         // Flash attention never builds the encoder's full attention matrix:
@@ -64,7 +92,7 @@ impl Model {
         // own log) and peak RSS of `hark live --demo` by ~20 MiB
         // (benches/memory.rs). whisper-cli turns it on by default too.
         params.flash_attn(true);
-        let path_str = path.to_str().ok_or_else(|| InferenceError::Load {
+        let path_str = source.to_str().ok_or_else(|| InferenceError::Load {
             path: path.display().to_string(),
             detail: "the path is not valid UTF-8".into(),
         })?;
@@ -318,11 +346,17 @@ impl Decoder {
             0.0
         });
         params.set_no_speech_thold(0.6);
+        // whisper.cpp measures the first timestamp's bound (1 s) in steps of
+        // 30 s over the model's window, so a live model's shorter window
+        // ([`super::window`]) would halve it: kept at 1 s.
+        params.set_max_initial_ts(
+            MAX_INITIAL_TS_S * AUDIO_CTX_FULL as f32 / self.model.ctx.n_audio_ctx() as f32,
+        );
         if !request.prompt.is_empty() {
             params.set_initial_prompt(&request.prompt);
         }
         if request.fit_audio_ctx {
-            params.set_audio_ctx(audio_ctx_for(audio.len()));
+            params.set_audio_ctx(audio_ctx_for(audio.len()).min(self.model.ctx.n_audio_ctx()));
         }
         if let Some(progress) = progress {
             params.set_progress_callback_safe::<Option<Box<dyn FnMut(i32)>>, Box<dyn FnMut(i32)>>(

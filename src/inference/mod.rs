@@ -7,6 +7,7 @@
 //! - [`decode`]: the seam the policy decodes through (Whisper, or a script).
 //! - [`guard`]: checks against invented text and repetition loops.
 //! - [`stream`]: the streaming policy (what to decode, what to commit).
+//! - [`window`]: the live model, whisper's windows cut to what live passes use.
 //! - [`worker`]: a thread per source running the policy on VAD output.
 //!
 //! Nothing here runs on the real-time thread: every function is
@@ -19,6 +20,7 @@ pub mod load;
 #[cfg(test)]
 mod script;
 pub mod stream;
+pub mod window;
 pub mod worker;
 
 pub use engine::{AbortHandle, DecodeRequest, Decoder, Hypothesis, Model, SharedDecoder, Word};

@@ -160,6 +160,10 @@ struct ScriptedDecoder {
     rng: Rng,
     /// The next pass returns `Aborted` (the worker's relay cut it short).
     abort_next: bool,
+    /// Quiet (samples) the last word needs after it in the audio, or it is
+    /// misheard like a cut-off word: a soft ending ("-s", "-th") that the
+    /// VAD counts as quiet but Whisper needs to hear out. 0: none needed.
+    soft_ending: usize,
 }
 
 impl Decode for ScriptedDecoder {
@@ -183,7 +187,8 @@ impl Decode for ScriptedDecoder {
             while i < audio.len() && audio[i] == value {
                 i += 1;
             }
-            let cut_off = i == audio.len();
+            let cut_off = i == audio.len()
+                || (audio[i..].iter().all(|&x| x == 0.0) && audio.len() - i < self.soft_ending);
             let jitter = self.rng.range(-1.0, 1.0);
             words.push(Word {
                 // A word cut off by the end of the audio is misheard.
@@ -236,6 +241,7 @@ fn play_adapting(script: &Script, seed: u64, stop: Option<u64>, adapt: bool) -> 
     let mut decoder = ScriptedDecoder {
         rng: Rng(seed ^ 0x9E37),
         abort_next: false,
+        soft_ending: 0,
     };
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
     let mut events = Vec::new();
@@ -409,5 +415,99 @@ fn a_long_unbroken_stretch_is_cut_into_pieces_of_bounded_length() {
     assert!(finals.len() >= 3, "{} pieces", finals.len());
     for e in finals {
         assert!(e.end - e.start <= 12.0 + 1e-6, "{e:?}");
+    }
+}
+
+/// Word extents (samples) of `count` words with the gaps of ordinary speech
+/// (inside a phrase, short pauses, long pauses; no unbroken stretches, so
+/// every piece ends at a pause or the utterance's end).
+fn phrased_words(rng: &mut Rng, count: usize) -> Script {
+    let mut words = Vec::new();
+    let mut t = rng.range(0.2, 2.0);
+    for _ in 0..count {
+        let len = rng.range(0.15, 0.5);
+        words.push(((t * RATE) as u64, ((t + len) * RATE) as u64));
+        t += len;
+        t += match rng.unit() {
+            u if u < 0.55 => rng.range(0.02, 0.08),
+            u if u < 0.8 => rng.range(0.17, 0.29),
+            _ => rng.range(0.4, 2.0),
+        };
+    }
+    Script {
+        words,
+        total: ((t + 0.5) * RATE) as u64,
+    }
+}
+
+/// An idle worker: every pass runs the moment it is due, and takes
+/// `pass_ms`. Returns the events and the largest lag the stream reported.
+fn play_idle(script: &Script, seed: u64, pass_ms: u64, soft_ending: usize) -> (Vec<Event>, f64) {
+    struct Timed(ScriptedDecoder, Duration);
+    impl Decode for Timed {
+        fn decode(
+            &mut self,
+            audio: &[f32],
+            request: &DecodeRequest,
+        ) -> Result<Hypothesis, InferenceError> {
+            let mut h = self.0.decode(audio, request)?;
+            h.elapsed = self.1;
+            Ok(h)
+        }
+    }
+    let audio = script.audio();
+    let mut decoder = Timed(
+        ScriptedDecoder {
+            rng: Rng(seed ^ 0x9E37),
+            abort_next: false,
+            soft_ending,
+        },
+        Duration::from_millis(pass_ms),
+    );
+    let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
+    let mut events = Vec::new();
+    let mut max_lag: f64 = 0.0;
+    for event in script.vad_events(&audio) {
+        stream.push(event);
+        max_lag = max_lag.max(stream.lag_s());
+        while stream.next_action() != Action::Wait {
+            events.extend(stream.step(&mut decoder).unwrap());
+            max_lag = max_lag.max(stream.lag_s());
+        }
+    }
+    events.extend(stream.finish(&mut decoder).unwrap());
+    (events, max_lag)
+}
+
+#[test]
+fn an_idle_worker_waiting_on_purpose_is_not_behind() {
+    // The policy waits for a second of audio before a piece's first pass,
+    // and for twice the last pass's time between passes: none of that is
+    // falling behind, so the lag stays under the bound for sparser
+    // partials with passes of 50 ms (an idle machine) up to 300 ms.
+    let sparse_at = super::load::LoadPolicy::default().sparse_at_s;
+    for (seed, pass_ms) in [(1, 50), (2, 150), (3, 300)] {
+        let script = phrased_words(&mut Rng(seed), 120);
+        let (events, max_lag) = play_idle(&script, seed, pass_ms, 0);
+        check(&script, &events, script.words.len(), seed);
+        assert!(
+            max_lag < sparse_at,
+            "seed {seed}, {pass_ms} ms passes: lag {max_lag:.2} s reaches {sparse_at} s"
+        );
+    }
+}
+
+#[test]
+fn committed_text_comes_only_from_passes_that_end_where_the_vad_cut() {
+    // Partial passes run as often as the policy allows, so many end in the
+    // quiet while the VAD waits to close a pause or the utterance, some as
+    // little as 64 ms past the voice. A last word needs 150 ms of quiet to
+    // be heard right here (the VAD's pause is 160 ms): committing such a
+    // partial pass would commit a misheard word ("w12n", which `check`
+    // rejects as never said).
+    for seed in 2000..2040u64 {
+        let script = phrased_words(&mut Rng(seed), 80);
+        let (events, _) = play_idle(&script, seed, 50, (0.15 * RATE) as usize);
+        check(&script, &events, script.words.len(), seed);
     }
 }

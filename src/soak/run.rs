@@ -36,7 +36,7 @@ pub fn run(config: &SoakConfig, server: Arc<SoundServer>) -> Result<SoakReport, 
     let mut sampler = Sampler::new();
     let rss_mb = |s: &mut Sampler| s.sample(&[], 0).rss_bytes as f64 / MB;
     let rss_start_mb = rss_mb(&mut sampler);
-    let model = Model::load(&config.model)?;
+    let model = Model::load_live(&config.model)?;
     let rss_after_model_load_mb = rss_mb(&mut sampler);
 
     let transcript_path = config.out_dir.join("transcript.jsonl");

@@ -15,9 +15,10 @@ use hark::pipeline::{Feed, PipelineConfig, SourceConfig};
 use hark::score;
 use hark::session::{Session, SessionConfig};
 
+/// The model as `hark live` loads it (whisper's windows cut to live passes).
 fn model() -> Model {
     let path = crate::support::default_model();
-    Model::load(&path).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh first)"))
+    Model::load_live(&path).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh first)"))
 }
 
 /// Plays `file` through the pipeline at 1x; stops after `stop_after` if
@@ -66,8 +67,11 @@ fn finals(events: &[Event]) -> String {
         .join(" ")
 }
 
-fn offline(model: &Model, file: &Path) -> String {
+/// The offline transcript, with the whole model as `hark transcribe` loads it.
+fn offline(file: &Path) -> String {
     let audio = wav::read_16k_mono(file).unwrap();
+    let path = crate::support::default_model();
+    let model = Model::load(&path).unwrap_or_else(|e| panic!("{e} (run scripts/setup.sh first)"));
     let mut decoder = model.decoder(2).unwrap();
     decoder
         .decode(&audio.samples, &DecodeRequest::default(), None)
@@ -83,7 +87,7 @@ fn streaming_final_text_matches_offline() {
     let reference = std::fs::read_to_string(asset("weather.txt")).unwrap();
     let (events, reports) = stream_file(&model, &file, None);
     let streamed = finals(&events);
-    let offline = offline(&model, &file);
+    let offline = offline(&file);
     let wer_stream = score::wer(&reference, &streamed).rate();
     let wer_offline = score::wer(&reference, &offline).rate();
     eprintln!("streamed: {streamed}\noffline:  {offline}\nWER stream {wer_stream:.3} offline {wer_offline:.3}");
@@ -259,7 +263,7 @@ fn real_speech_holds(name: &str, seconds: f64) -> f64 {
     let (file, duration) = real_excerpt(dir.path(), name, seconds);
     let (events, reports) = stream_file(&model, &file, None);
     let streamed = finals(&events);
-    let offline = offline(&model, &file);
+    let offline = offline(&file);
     for e in events.iter().filter(|e| e.kind == EventKind::Final) {
         eprintln!(
             "{:.2}-{:.2} @{:.2}: {}",

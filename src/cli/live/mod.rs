@@ -66,7 +66,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     let terminal = Terminal::detect(quiet);
     // Open the output before loading anything: a bad path fails first.
     let writer = open_writer(&args)?;
-    let model = Model::load(&model_path)?;
+    let model = Model::load_live(&model_path)?;
     tracing::info!(
         "model {} loaded in {:?}",
         model_path.display(),

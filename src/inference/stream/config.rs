@@ -57,7 +57,8 @@ pub struct StreamStats {
     pub decode_us: AtomicU64,
     /// Total audio decoded (sum of window lengths), samples.
     pub decoded_samples: AtomicU64,
-    /// The newest audio received minus the audio committed or covered by the last pass, ms.
+    /// The newest audio received minus the audio committed or covered by the
+    /// last pass, beyond what the policy waits for on purpose ([`super::Stream::lag_s`]), ms.
     pub lag_ms: AtomicU64,
     pub max_lag_ms: AtomicU64,
     pub committed_words: AtomicU64,

@@ -175,8 +175,7 @@ impl Stream {
                 }
             }
         }
-        let lag = self.received_until.saturating_sub(self.decoded_until);
-        self.record_lag(if self.in_utterance { lag } else { 0 });
+        self.record_lag(self.lag_samples());
     }
 
     fn window_end(&self) -> u64 {
@@ -201,19 +200,9 @@ impl Stream {
         let new_audio = self
             .window_end()
             .saturating_sub(self.decoded_until.max(self.window_start));
-        // Adaptive step: when passes are slow (a loaded CPU), wait for twice
-        // as much new audio as the last pass took, so partial passes keep the
-        // worker at most half busy and the pass that commits a piece rarely
-        // has to wait for one in flight.
-        let mut step = self.config.min_step.max(self.last_pass * 2);
+        let mut step = self.nominal_step();
         if self.partials == Partials::Sparse {
             step *= 2;
-        }
-        if self.decoded_until <= self.window_start {
-            // No pass over this piece yet: a short phrase is over before a
-            // pass over its first words would be, and the pass at its end
-            // (the one that commits) would wait for it.
-            step = step.max(self.config.first_partial);
         }
         if new_audio >= samples(step) {
             Action::Decode
@@ -244,12 +233,40 @@ impl Stream {
         self.next_action() == Action::Decode && self.pause_to_read().is_none()
     }
 
-    /// How far the committed or decoded text is behind the newest audio.
-    pub fn lag_s(&self) -> f64 {
-        if !self.in_utterance {
-            return 0.0;
+    /// New audio the policy waits for before a partial pass, with every
+    /// partial allowed.
+    fn nominal_step(&self) -> Duration {
+        // Adaptive step: when passes are slow (a loaded CPU), wait for twice
+        // as much new audio as the last pass took, so partial passes keep the
+        // worker at most half busy and the pass that commits a piece rarely
+        // has to wait for one in flight.
+        let step = self.config.min_step.max(self.last_pass * 2);
+        if self.decoded_until <= self.window_start {
+            // No pass over this piece yet: a short phrase is over before a
+            // pass over its first words would be, and the pass at its end
+            // (the one that commits) would wait for it.
+            return step.max(self.config.first_partial);
         }
-        self.received_until.saturating_sub(self.decoded_until) as f64 / SAMPLE_RATE_HZ as f64
+        step
+    }
+
+    /// How far the decoded text is behind the newest audio beyond what the
+    /// policy waits for on purpose: the nominal step (or the first partial's
+    /// wait) and the audio that arrives while a pass runs. Counting that
+    /// waiting made an idle machine look behind: the first second of every
+    /// utterance crossed the 1 s bound for sparser partials, which doubled
+    /// the step and raised the lag alert with nothing else running. Only
+    /// audio beyond it is the worker falling behind.
+    pub fn lag_s(&self) -> f64 {
+        self.lag_samples() as f64 / SAMPLE_RATE_HZ as f64
+    }
+
+    fn lag_samples(&self) -> u64 {
+        if !self.in_utterance {
+            return 0;
+        }
+        let waiting = self.received_until.saturating_sub(self.decoded_until);
+        waiting.saturating_sub(samples(self.nominal_step() + self.last_pass))
     }
 
     /// Carries out [`Stream::next_action`]; returns the events it produced.

@@ -29,6 +29,8 @@ pub(super) struct Piece {
 pub(super) struct Pass {
     pub(super) words: Vec<Word>,
     pub(super) covered_until: u64,
+    /// It read up to a pause's cut (not just to the newest audio).
+    pub(super) at_pause: bool,
 }
 
 impl Stream {
@@ -104,7 +106,8 @@ impl Stream {
         &mut self,
         decoder: &mut dyn Decode,
     ) -> Result<Vec<Event>, InferenceError> {
-        let covered_until = self.pause_to_read().unwrap_or_else(|| self.window_end());
+        let pause = self.pause_to_read();
+        let covered_until = pause.unwrap_or_else(|| self.window_end());
         let len = (covered_until - self.window_start) as usize;
         let hypothesis = match self.decode(decoder, len) {
             Err(InferenceError::Aborted) => {
@@ -119,6 +122,7 @@ impl Stream {
         self.last = Some(Pass {
             words: words.clone(),
             covered_until,
+            at_pause: pause.is_some(),
         });
         if !self.config.partials || words.is_empty() {
             return Ok(Vec::new());
@@ -140,11 +144,18 @@ impl Stream {
             Vec::new()
         } else {
             match self.last.take() {
-                // A pass that read past the voice (with some quiet after its
-                // last word, so no word was cut off) and not into the next
-                // piece heard exactly this piece.
+                // The pass that read up to a pause, past the voice (with
+                // some quiet after its last word, so no word was cut off) and
+                // not into the next piece, heard exactly this piece. Only
+                // such a pass: where it ends is the VAD's, so the committed
+                // text does not depend on when partial passes happened to
+                // run. A partial pass that ended in the quiet while the VAD
+                // waited to close the utterance read as little as 64 ms past
+                // the VAD's voiced end, which can clip a soft last word, and
+                // how often one does grows with the number of partials.
                 Some(pass)
-                    if pass.covered_until >= piece.voiced_end + samples(QUIET_AFTER_VOICE)
+                    if pass.at_pause
+                        && pass.covered_until >= piece.voiced_end + samples(QUIET_AFTER_VOICE)
                         && pass.covered_until <= piece.end =>
                 {
                     pass.words
@@ -232,8 +243,7 @@ impl Stream {
         self.stats
             .decoded_samples
             .fetch_add(len as u64, Ordering::Relaxed);
-        let lag = self.received_until.saturating_sub(self.decoded_until);
-        self.record_lag(lag);
+        self.record_lag(self.lag_samples());
         Ok(hypothesis)
     }
 
