@@ -40,7 +40,7 @@ use std::time::Instant;
 /// pump, joined by one ring. `clock` is the session clock both pumps use.
 /// Not real-time safe.
 pub fn link(clock: Instant, stats: Arc<EchoStats>) -> (ReferenceTap, Canceller) {
-    link_stage(clock, stats, Stage::Linear)
+    link_stage(clock, stats, Stage::default())
 }
 
 /// [`link`] with the canceller giving AEC3's `stage` output (benches
