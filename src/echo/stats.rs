@@ -122,7 +122,7 @@ impl EchoStats {
         format!(
             "echo: cancelled {erle} over {:.1} s of far-end audio, delay {delay}, \
              {} mic utterance(s) ({} words) suppressed as echo, {} without reference, \
-             {:.1}% of a core",
+             reference realigned by {:.0} ms, {:.1}% of a core",
             self.far_frames.load(Ordering::Relaxed) as f64 * 0.01,
             self.suppressed_utterances.load(Ordering::Relaxed),
             self.suppressed_words.load(Ordering::Relaxed),
@@ -135,6 +135,7 @@ impl EchoStats {
                         / frames as f64
                 )
             },
+            self.realigned_samples.load(Ordering::Relaxed) as f64 / 16.0,
             if audio_s > 0.0 {
                 100.0 * self.busy_s() / audio_s
             } else {
