@@ -79,8 +79,8 @@ pub struct Args {
     /// With --source both: cancel the far end's echo in the microphone
     /// (the loopback is the reference) and drop mic utterances that repeat
     /// the loopback's words of the same moment. With headphones it has
-    /// nothing to remove and leaves the microphone as it is; off keeps the
-    /// raw microphone.
+    /// nothing to remove and leaves the microphone as it is. On by default;
+    /// off keeps the raw microphone.
     #[arg(long, value_enum, default_value_t = EchoChoice::On, value_name = "on|off")]
     pub echo: EchoChoice,
     /// Play a bundled clip into the speaker and transcribe it as loopback;
