@@ -197,6 +197,7 @@ impl Aec3 {
     }
 }
 
-fn energy(x: &[f32]) -> f64 {
+/// Sum of squares of a block or frame.
+pub(super) fn energy(x: &[f32]) -> f64 {
     x.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
 }

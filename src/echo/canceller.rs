@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ringbuf::traits::{Consumer as _, Observer as _};
 
-use super::aec3::{Aec3, Stage};
+use super::aec3::{energy, Aec3, Stage};
 use super::reference::ReferenceConsumer;
 use super::EchoStats;
 
@@ -248,7 +248,6 @@ impl Canceller {
     fn account(&mut self) {
         let stats = &self.stats;
         stats.frames.fetch_add(1, Ordering::Relaxed);
-        let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
         // The reference frame that the echo in this microphone frame came
         // from: as far back as AEC3's delay estimate (plus its 4 ms framing).
         self.ref_energies[self.ref_energy_at % REF_HISTORY] = energy(&self.ref_frame);
