@@ -511,3 +511,69 @@ fn committed_text_comes_only_from_passes_that_end_where_the_vad_cut() {
         check(&script, &events, script.words.len(), seed);
     }
 }
+
+/// The text of each final event, in order: where pieces ended.
+fn pieces(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::Final)
+        .map(|e| e.text.clone())
+        .collect()
+}
+
+#[test]
+fn a_slow_worker_commits_the_same_pieces_as_an_idle_one() {
+    // Where a piece ends decides what Whisper hears and so which words it
+    // commits: a worker that let events pile up during a pass must cut
+    // where an idle one does (it once took the latest waiting pause, or the
+    // whole utterance once its end had arrived: other words on a slower
+    // machine, which failed a real-speech test on CI).
+    for seed in 3000..3060u64 {
+        let script = Script::generate(&mut Rng(seed));
+        let (idle, _) = play_idle(&script, seed, 50, 0);
+        let slow = play_busy(&script, seed, 4);
+        check(&script, &slow, script.words.len(), seed);
+        assert_eq!(pieces(&slow), pieces(&idle), "seed {seed}");
+    }
+}
+
+/// A worker whose passes take `slowdown` times the scripted decoder's
+/// 50-800 ms, in audio time: events pile up while a pass runs, and the
+/// next decision sees all of them at once.
+fn play_busy(script: &Script, seed: u64, slowdown: u32) -> Vec<Event> {
+    let audio = script.audio();
+    let mut decoder = ScriptedDecoder {
+        rng: Rng(seed ^ 0x9E37),
+        abort_next: false,
+        soft_ending: 0,
+    };
+    let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
+    let mut events = Vec::new();
+    let mut busy_until = 0u64;
+    let mut now = 0u64;
+    for event in script.vad_events(&audio) {
+        if let VadEvent::Audio { start, samples } = &event {
+            now = start + samples.len() as u64;
+        }
+        stream.push(event);
+        if now < busy_until || stream.next_action() == Action::Wait {
+            continue;
+        }
+        let passes = stream
+            .stats()
+            .passes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        events.extend(stream.step(&mut decoder).unwrap());
+        if stream
+            .stats()
+            .passes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > passes
+        {
+            let pass = decoder.rng.range(0.05, 0.8) * f64::from(slowdown);
+            busy_until = now + (pass * RATE) as u64;
+        }
+    }
+    events.extend(stream.finish(&mut decoder).unwrap());
+    events
+}

@@ -38,8 +38,9 @@
 //!    real pause); a piece's leading words that repeat the committed tail
 //!    are dropped either way.
 //! 5. **Falling behind** never skips audio: events are taken in order, one
-//!    utterance at a time; a piece takes every pause that is waiting (up to
-//!    the longest piece), so a slow CPU gets fewer, longer passes.
+//!    utterance at a time, and pieces end where they would on a fast
+//!    machine (the first fitting pause), so a slow CPU commits the same
+//!    pieces later, never other words; it sheds partial passes instead.
 //! 6. **Guards** ([`super::guard`]): a pass whose no-speech probability is
 //!    high and whose words are unsure yields nothing; a repeated n-gram run is
 //!    cut to one; audio after the last voiced sample is never decoded on its

@@ -39,6 +39,24 @@ impl Stream {
         let start = self.window_start;
         let min = start + samples(self.config.min_piece);
         let max = start + samples(self.config.max_piece);
+        // The first pause that makes a piece of a fitting length, before the
+        // utterance's end: where pieces end depends on the audio alone, not
+        // on how many events waited while a pass ran (taking the latest
+        // waiting pause, or the whole utterance once its end had arrived,
+        // made a slower machine commit longer pieces and other words).
+        let end = self.speech_end.map_or(u64::MAX, |(end, _)| end);
+        let pause = self
+            .pauses
+            .iter()
+            .find(|&&(_, cut)| cut >= min && cut <= max && cut <= self.window_end() && cut < end);
+        if let Some(&(voiced_end, cut)) = pause {
+            return Some(Piece {
+                end: cut,
+                voiced_end,
+                closes: false,
+                forced: false,
+            });
+        }
         if let Some((end, voiced_end)) = self.speech_end {
             if end <= max {
                 return Some(Piece {
@@ -48,21 +66,6 @@ impl Stream {
                     forced: false,
                 });
             }
-        }
-        // The latest pause that makes a piece of a fitting length (a worker
-        // that fell behind takes all the waiting ones at once).
-        let pause = self
-            .pauses
-            .iter()
-            .rev()
-            .find(|&&(_, cut)| cut >= min && cut <= max && cut <= self.window_end());
-        if let Some(&(voiced_end, cut)) = pause {
-            return Some(Piece {
-                end: cut,
-                voiced_end,
-                closes: false,
-                forced: false,
-            });
         }
         let available = match self.speech_end {
             Some((end, _)) => end,
