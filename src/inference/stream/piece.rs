@@ -23,6 +23,11 @@ pub(super) struct Piece {
     pub(super) closes: bool,
     /// Cut at the quietest point, not at a pause.
     pub(super) forced: bool,
+    /// Where a pass over it ends: its end, or for the utterance's last
+    /// piece, the cut of the pause after its last voice (the audio the pass
+    /// at that pause read), so the committed words do not depend on
+    /// whether the pass at the pause ran (partials off under load).
+    pub(super) read_to: u64,
 }
 
 /// The last partial pass: its words (absolute seconds) and how far it read.
@@ -55,15 +60,28 @@ impl Stream {
                 voiced_end,
                 closes: false,
                 forced: false,
+                read_to: cut,
             });
         }
         if let Some((end, voiced_end)) = self.speech_end {
             if end <= max {
+                // The last pause, if the voice did not come back after it.
+                let read_to = match self.pauses.back() {
+                    Some(&(_, cut))
+                        if cut > start
+                            && cut <= end
+                            && cut >= voiced_end + samples(QUIET_AFTER_VOICE) =>
+                    {
+                        cut
+                    }
+                    _ => end,
+                };
                 return Some(Piece {
                     end,
                     voiced_end,
                     closes: true,
                     forced: false,
+                    read_to,
                 });
             }
         }
@@ -82,6 +100,7 @@ impl Stream {
             voiced_end: cut,
             closes: false,
             forced: true,
+            read_to: cut,
         })
     }
 
@@ -159,12 +178,12 @@ impl Stream {
                 Some(pass)
                     if pass.at_pause
                         && pass.covered_until >= piece.voiced_end + samples(QUIET_AFTER_VOICE)
-                        && pass.covered_until <= piece.end =>
+                        && pass.covered_until == piece.read_to =>
                 {
                     pass.words
                 }
                 _ => {
-                    let len = (piece.end - self.window_start) as usize;
+                    let len = (piece.read_to - self.window_start) as usize;
                     let hypothesis = self.decode(decoder, len)?;
                     self.clean_words(&hypothesis, self.window_start)
                 }
