@@ -533,7 +533,7 @@ fn a_slow_worker_commits_the_same_pieces_as_an_idle_one() {
     for seed in 3000..3060u64 {
         let script = Script::generate(&mut Rng(seed));
         let (idle, _) = play_idle(&script, seed, 50, 0);
-        let slow = play_busy(&script, seed, 4);
+        let (slow, _) = play_busy(&script, seed, 4);
         check(&script, &slow, script.words.len(), seed);
         assert_eq!(pieces(&slow), pieces(&idle), "seed {seed}");
     }
@@ -541,43 +541,66 @@ fn a_slow_worker_commits_the_same_pieces_as_an_idle_one() {
 
 /// A worker whose passes take `slowdown` times the scripted decoder's
 /// 50-800 ms, in audio time: events pile up while a pass runs, and the
-/// next decision sees all of them at once.
-fn play_busy(script: &Script, seed: u64, slowdown: u32) -> Vec<Event> {
+/// next decision sees all of them at once. Partials follow the lag as the
+/// worker's load policy sets them. Returns the events and the largest lag.
+fn play_busy(script: &Script, seed: u64, slowdown: u32) -> (Vec<Event>, f64) {
+    struct Slow(ScriptedDecoder, u32);
+    impl Decode for Slow {
+        fn decode(
+            &mut self,
+            audio: &[f32],
+            request: &DecodeRequest,
+        ) -> Result<Hypothesis, InferenceError> {
+            let mut h = self.0.decode(audio, request)?;
+            h.elapsed *= self.1;
+            Ok(h)
+        }
+    }
     let audio = script.audio();
-    let mut decoder = ScriptedDecoder {
-        rng: Rng(seed ^ 0x9E37),
-        abort_next: false,
-        soft_ending: 0,
-    };
+    let mut decoder = Slow(
+        ScriptedDecoder {
+            rng: Rng(seed ^ 0x9E37),
+            abort_next: false,
+            soft_ending: 0,
+        },
+        slowdown,
+    );
+    let policy = super::load::LoadPolicy::default();
+    let mut plan = policy.nominal();
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
     let mut events = Vec::new();
     let mut busy_until = 0u64;
     let mut now = 0u64;
+    let mut max_lag: f64 = 0.0;
     for event in script.vad_events(&audio) {
         if let VadEvent::Audio { start, samples } = &event {
             now = start + samples.len() as u64;
         }
         stream.push(event);
-        if now < busy_until || stream.next_action() == Action::Wait {
+        max_lag = max_lag.max(stream.lag_s());
+        if now < busy_until {
             continue;
         }
-        let passes = stream
-            .stats()
-            .passes
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let signal = super::load::LoadSignal {
+            cores: 2,
+            others_runnable: 0.0,
+            lag_s: stream.lag_s(),
+        };
+        plan = policy.decide(signal, &plan);
+        stream.set_partials(plan.partials);
+        if stream.next_action() == Action::Wait {
+            continue;
+        }
+        let stats = stream.stats();
+        let passes = || stats.passes.load(std::sync::atomic::Ordering::Relaxed);
+        let before = passes();
         events.extend(stream.step(&mut decoder).unwrap());
-        if stream
-            .stats()
-            .passes
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > passes
-        {
-            let pass = decoder.rng.range(0.05, 0.8) * f64::from(slowdown);
-            busy_until = now + (pass * RATE) as u64;
+        if passes() > before {
+            busy_until = now + (stream.last_pass().as_secs_f64() * RATE) as u64;
         }
     }
     events.extend(stream.finish(&mut decoder).unwrap());
-    events
+    (events, max_lag)
 }
 
 /// Plays a script with every due pass run at once, partial passes at
@@ -635,5 +658,21 @@ fn a_piece_is_decoded_from_the_same_audio_with_or_without_partials() {
         let every = play_marking_reads(&script, seed, Partials::Every);
         let off = play_marking_reads(&script, seed, Partials::Off);
         assert_eq!(pieces(&off), pieces(&every), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_worker_slower_than_the_audio_sees_that_it_is_behind() {
+    // Passes 4x slower than the scripted 50-800 ms: the policy's own
+    // waiting grows with the pass time (twice the last pass between
+    // partials), but the worker must still see itself behind and shed
+    // partials; once the allowance grew with the passes, a loaded machine
+    // never did, and its latency grew without bound.
+    let off_at = super::load::LoadPolicy::default().off_at_s;
+    for seed in 5000..5010u64 {
+        let script = Script::generate(&mut Rng(seed));
+        let (events, max_lag) = play_busy(&script, seed, 4);
+        check(&script, &events, script.words.len(), seed);
+        assert!(max_lag >= off_at, "seed {seed}: lag at most {max_lag:.2} s");
     }
 }

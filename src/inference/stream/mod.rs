@@ -267,7 +267,17 @@ impl Stream {
             return 0;
         }
         let waiting = self.received_until.saturating_sub(self.decoded_until);
-        waiting.saturating_sub(samples(self.nominal_step() + self.last_pass))
+        // The waiting counted as on purpose is what an idle machine's is:
+        // it grows with the pass time, and uncapped a loaded machine's slow
+        // passes excused themselves (three times the pass) and partials
+        // never went sparse.
+        let allowance = (self.nominal_step() + self.last_pass).min(MAX_WAIT_ON_PURPOSE);
+        waiting.saturating_sub(samples(allowance))
+    }
+
+    /// How long the last pass took.
+    pub fn last_pass(&self) -> Duration {
+        self.last_pass
     }
 
     /// Carries out [`Stream::next_action`]; returns the events it produced.
@@ -323,6 +333,9 @@ impl Stream {
 /// Quiet a pass must have read after the last voiced sample for its words
 /// to be committed as a piece's (the VAD's pause is longer).
 const QUIET_AFTER_VOICE: Duration = Duration::from_millis(64);
+/// The most waiting [`Stream::lag_s`] counts as the policy's own: the first
+/// partial's second plus an idle machine's pass over a long piece.
+const MAX_WAIT_ON_PURPOSE: Duration = Duration::from_millis(1500);
 /// Pieces closer than this belong to one flow of speech, whose committed
 /// text is the next piece's prompt; after a longer pause, none.
 const FLOW_GAP: Duration = Duration::from_millis(1000);
