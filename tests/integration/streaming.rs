@@ -311,8 +311,11 @@ fn real_monologue_is_committed_once_in_order() {
 }
 
 /// Agreement with the offline transcript (itself wrong in places, so these
-/// are loose): measured 0.070 (unbroken, 30 s) and 0.183 (monologue, 40 s,
-/// before hesitations were dropped from scoring) on a loaded machine, where
-/// pieces merge; plus a margin for the spread between runs.
-const UNBROKEN_MAX_WER: f64 = 0.15;
+/// are loose). Pieces end where they would on an idle machine whatever the
+/// load (the policy's property tests), so a run's text is the same on a
+/// fast or a busy machine: unbroken 30 s 0.140 idle and at load average 4-5,
+/// word for word; monologue 40 s 0.159. CI once measured 0.161 on unbroken
+/// when a busy worker still cut other pieces. The margin is for Whisper's
+/// float results on another CPU's vector units, which can flip a word.
+const UNBROKEN_MAX_WER: f64 = 0.18;
 const MONOLOGUE_MAX_WER: f64 = 0.22;
