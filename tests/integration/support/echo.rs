@@ -328,6 +328,15 @@ pub struct Measures {
     /// WER of the mic transcript against the local talker's reference.
     pub local_wer: f64,
     pub mic_text: String,
+    /// Where the far end's first sample was placed on the timeline (the
+    /// loopback's first final's start), seconds.
+    pub t0_s: f64,
+    /// The mic finals counted in the far-end-only stretch: (start, end,
+    /// words counted, text); what leaked, to diagnose a failure.
+    pub far_only_mic: Vec<(f64, f64, usize, String)>,
+    /// Every mic final's (start, end), seconds: where the local talker's
+    /// first utterance fell against the stretch.
+    pub mic_spans: Vec<(f64, f64)>,
     /// Mic finals' latency (emitted minus end of audio), seconds.
     pub mic_latency_s: Vec<f64>,
     pub summary: Option<String>,
@@ -360,7 +369,11 @@ pub fn measure(run: &Run, reference: &str) -> Measures {
         };
         (words(&e.text) as f64 * share).round() as usize
     };
-    let far_only_mic_words = finals(Source::Mic).map(inside).sum();
+    let far_only_mic: Vec<(f64, f64, usize, String)> = finals(Source::Mic)
+        .map(|e| (e.start, e.end, inside(e), e.text.trim().to_owned()))
+        .filter(|(_, _, n, _)| *n > 0)
+        .collect();
+    let far_only_mic_words = far_only_mic.iter().map(|(_, _, n, _)| n).sum();
     let far_only_far_words = finals(Source::Loopback).map(inside).sum();
     let mic_text: Vec<&str> = finals(Source::Mic).map(|e| e.text.trim()).collect();
     let mic_text = mic_text.join(" ");
@@ -378,7 +391,28 @@ pub fn measure(run: &Run, reference: &str) -> Measures {
         far_only_far_words,
         local_wer,
         mic_text,
+        t0_s: t0,
+        far_only_mic,
+        mic_spans: finals(Source::Mic).map(|e| (e.start, e.end)).collect(),
         mic_latency_s,
         summary,
+    }
+}
+
+impl Measures {
+    /// The numbers a failed assertion must show, on one line: far-only
+    /// words (and which leaked), the local WER, latency and the summary.
+    pub fn brief(&self) -> String {
+        let max_latency = self.mic_latency_s.iter().copied().fold(0.0, f64::max);
+        format!(
+            "far-only mic words {}/{} (t0 {:.2} s, counted {:?}), local WER {:.3}, \
+             max mic latency {max_latency:.1} s, {}",
+            self.far_only_mic_words,
+            self.far_only_far_words,
+            self.t0_s,
+            self.far_only_mic,
+            self.local_wer,
+            self.summary.as_deref().unwrap_or("no echo summary"),
+        )
     }
 }
