@@ -168,6 +168,17 @@ struct ScriptedDecoder {
     soft_ending: usize,
 }
 
+impl ScriptedDecoder {
+    /// The decoder every player uses for the script of `seed`.
+    fn new(seed: u64, soft_ending: usize) -> Self {
+        ScriptedDecoder {
+            rng: Rng(seed ^ 0x9E37),
+            abort_next: false,
+            soft_ending,
+        }
+    }
+}
+
 impl Decode for ScriptedDecoder {
     fn decode(
         &mut self,
@@ -240,11 +251,7 @@ fn play(script: &Script, seed: u64, stop: Option<u64>) -> Vec<Event> {
 fn play_adapting(script: &Script, seed: u64, stop: Option<u64>, adapt: bool) -> Vec<Event> {
     let audio = script.audio();
     let mut rng = Rng(seed);
-    let mut decoder = ScriptedDecoder {
-        rng: Rng(seed ^ 0x9E37),
-        abort_next: false,
-        soft_ending: 0,
-    };
+    let mut decoder = ScriptedDecoder::new(seed, 0);
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
     let mut events = Vec::new();
     for event in script.vad_events(&audio) {
@@ -459,11 +466,7 @@ fn play_idle(script: &Script, seed: u64, pass_ms: u64, soft_ending: usize) -> (V
     }
     let audio = script.audio();
     let mut decoder = Timed(
-        ScriptedDecoder {
-            rng: Rng(seed ^ 0x9E37),
-            abort_next: false,
-            soft_ending,
-        },
+        ScriptedDecoder::new(seed, soft_ending),
         Duration::from_millis(pass_ms),
     );
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
@@ -557,14 +560,7 @@ fn play_busy(script: &Script, seed: u64, slowdown: u32) -> (Vec<Event>, f64) {
         }
     }
     let audio = script.audio();
-    let mut decoder = Slow(
-        ScriptedDecoder {
-            rng: Rng(seed ^ 0x9E37),
-            abort_next: false,
-            soft_ending: 0,
-        },
-        slowdown,
-    );
+    let mut decoder = Slow(ScriptedDecoder::new(seed, 0), slowdown);
     let policy = super::load::LoadPolicy::default();
     let mut plan = policy.nominal();
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
@@ -629,11 +625,7 @@ fn play_marking_reads(script: &Script, seed: u64, partials: Partials) -> Vec<Eve
         }
     }
     let audio = script.audio();
-    let mut decoder = Marking(ScriptedDecoder {
-        rng: Rng(seed ^ 0x9E37),
-        abort_next: false,
-        soft_ending: 0,
-    });
+    let mut decoder = Marking(ScriptedDecoder::new(seed, 0));
     let mut stream = Stream::new(StreamConfig::new(Source::Mic), Instant::now());
     stream.set_partials(partials);
     let mut events = Vec::new();
