@@ -26,6 +26,8 @@ use super::FRAME;
 
 /// AEC3's block: 4 ms at 16 kHz.
 const BLOCK: usize = 64;
+/// The same block in ms.
+const BLOCK_MS: usize = 4;
 /// AEC3 works on floats in the 16-bit range.
 const SCALE: f32 = 32_768.0;
 /// The linear filter's length in blocks: 25 (100 ms of room response)
@@ -63,7 +65,15 @@ const FAR_ACTIVE_ENERGY: f64 = 64.0 * 100.0 * 100.0;
 /// AEC3's suppressed output. Bounded to the first [`UNCONVERGED_FAR_BLOCKS`]
 /// of far-end audio: with headphones the filter never "converges" (there is
 /// no echo to model), and the local talker must not stay under the
-/// suppressor for long. Measured offline on the bench scenes
+/// suppressor for long. And only once AEC3's delay estimator has found the
+/// far end in the microphone (its delay moved off the default, see
+/// [`Aec3::echo_found`]): with headphones it never does, and the local
+/// talker's first seconds over the far end keep every word (CI saw
+/// "review ... agree on the release date" read as "remove ... a re-on-the-
+/// release state" when the guard also ran without an echo). The guard
+/// restarts when the canceller realigns the reference ([`Aec3::realigned`]):
+/// the filter then has to converge again, and a live run leaked the far
+/// end's words as the mic right after a 60 ms realignment. Measured offline on the bench scenes
 /// (`benches/echo.rs`, ERLE over the far end's first 3 s): 4.3-4.8 dB
 /// without the guard, 18.0-27.3 dB with it, in all four bleed cases
 /// (20/200 ms, -10/-20 dB); the local talker's WER was no worse (3.9-9.8%
@@ -125,6 +135,8 @@ pub(crate) struct Aec3 {
     echo_alone_seen: u32,
     far_seen: u32,
     since_far: u32,
+    /// AEC3's render delay before its estimator has found one, ms.
+    default_delay_ms: i32,
     /// The microphone samples those output samples came from.
     input: std::collections::VecDeque<f32>,
 }
@@ -141,6 +153,7 @@ impl Aec3 {
         ] {
             *length = FILTER_BLOCKS;
         }
+        let default_delay_ms = (config.delay.default_delay * BLOCK_MS) as i32;
         let mut output = std::collections::VecDeque::with_capacity(4 * FRAME);
         output.extend(std::iter::repeat_n(0.0, BLOCK));
         let input = output.clone();
@@ -161,6 +174,7 @@ impl Aec3 {
             echo_alone_seen: 0,
             far_seen: 0,
             since_far: FAR_TAIL_BLOCKS,
+            default_delay_ms,
         }
     }
 
@@ -238,7 +252,8 @@ impl Aec3 {
         } else {
             self.since_far = (self.since_far + 1).min(FAR_TAIL_BLOCKS);
         }
-        let converging = self.echo_alone_seen < CONVERGED_BLOCKS
+        let converging = self.echo_found()
+            && self.echo_alone_seen < CONVERGED_BLOCKS
             && self.far_seen < UNCONVERGED_FAR_BLOCKS
             && self.since_far < FAR_TAIL_BLOCKS;
         self.hangover == 0 || converging
@@ -247,6 +262,22 @@ impl Aec3 {
     /// The delay AEC3 has found between the reference and its echo, ms.
     pub(crate) fn delay_ms(&self) -> i32 {
         self.processor.get_metrics().delay_ms
+    }
+
+    /// Whether AEC3's delay estimator has found the far end in the
+    /// microphone: until it does, its render delay stays at the configured
+    /// default (20 ms, reported as 16 after AEC3's headroom). A real echo
+    /// cannot sit there: the canceller feeds the reference at least
+    /// `LEAD - REALIGN_TOLERANCE` (40 ms) ahead of it.
+    fn echo_found(&self) -> bool {
+        self.delay_ms() > self.default_delay_ms
+    }
+
+    /// The canceller moved the reference against the microphone: the linear
+    /// filter must converge again, so the convergence guard starts over.
+    pub(crate) fn realigned(&mut self) {
+        self.echo_alone_seen = 0;
+        self.far_seen = 0;
     }
 }
 

@@ -210,8 +210,12 @@ impl Canceller {
         if drift < -REALIGN_TOLERANCE || self.ref_taken == 0 {
             // The reference is behind: skip what is past.
             let skip = (want - self.ref_taken as f64).max(0.0) as usize;
+            let first = self.ref_taken == 0;
             let skipped = self.reference.ring.skip(skip);
             self.ref_taken += skipped as u64;
+            if !first && skipped > 0 {
+                self.aec.realigned();
+            }
             self.stats
                 .realigned_samples
                 .fetch_add(skipped as u64, Ordering::Relaxed);
@@ -222,6 +226,7 @@ impl Canceller {
                 .realigned_samples
                 .fetch_add(frames * FRAME as u64, Ordering::Relaxed);
             self.hold = frames - 1;
+            self.aec.realigned();
             self.ref_frame.fill(0.0);
             self.count_without_reference();
             return true;

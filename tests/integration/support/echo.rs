@@ -96,11 +96,17 @@ pub fn sox(args: &[&str]) {
 /// Renders the scene into `dir`; `bleed: None` is the headphones case (the
 /// mic hears the local talker only).
 pub fn render(dir: &Path, bleed: Option<Bleed>) -> Scene {
+    render_at(dir, bleed, LOCAL_AT_S)
+}
+
+/// [`render`] with the local talker starting `local_at_s` after the far end
+/// (0: both from the first second, as on a call picked up mid-sentence).
+pub fn render_at(dir: &Path, bleed: Option<Bleed>, local_at_s: f64) -> Scene {
     let far = dir.join("far.wav");
     let local = dir.join("local.wav");
     let local_placed = dir.join("local-placed.wav");
     let mic = dir.join("mic.wav");
-    let end = format!("{}", LOCAL_AT_S + LOCAL_S + 1.0);
+    let end = format!("{}", (local_at_s + LOCAL_S).max(FAR_S) + 1.0);
     let far_s = FAR_S.to_string();
     sox(&[
         real("monologue-16k.wav").to_str().unwrap(),
@@ -123,7 +129,7 @@ pub fn render(dir: &Path, bleed: Option<Bleed>) -> Scene {
         "-n",
         "-3",
     ]);
-    let at = LOCAL_AT_S.to_string();
+    let at = local_at_s.to_string();
     sox(&[
         local.to_str().unwrap(),
         local_placed.to_str().unwrap(),
