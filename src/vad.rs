@@ -96,7 +96,15 @@ pub enum VadEvent {
     Audio { start: u64, samples: Vec<f32> },
     /// Inside the utterance, the voice stopped at `voiced_end` and it has
     /// been quiet for [`VadConfig::pause`] up to `cut` (the utterance goes on).
-    Pause { voiced_end: u64, cut: u64 },
+    /// `tail`: a second pause in the same quiet stretch, after frames the
+    /// detector still scored as voice though 25 dB under the peak (a soft
+    /// word ending or breath) stopped too; the first pause of the stretch is
+    /// where a piece may be cut, this one only says all voice has ended.
+    Pause {
+        voiced_end: u64,
+        cut: u64,
+        tail: bool,
+    },
     /// The utterance ended at absolute sample `end` (hangover included);
     /// its last voiced frame ended at `voiced_end` (equal to `end` when the
     /// stream was finished or the utterance cut at its maximum length).
@@ -261,7 +269,18 @@ impl Segmenter {
                 utterance.peak_db = level.max(utterance.peak_db - PEAK_DECAY_DB);
                 let quiet = !voiced || level < utterance.peak_db - PAUSE_DROP_DB;
                 utterance.quiet_run = if quiet { utterance.quiet_run + 1 } else { 0 };
-                let pause = self.pause_frames > 0 && utterance.quiet_run == self.pause_frames;
+                // A pause once the level has been low for the pause's length;
+                // and again (a tail pause) if frames the detector still scored
+                // as voice, 25 dB under the peak, kept going after that one,
+                // once they too have stopped for as long. The last pause then
+                // always comes after every voiced frame, so the pass at it
+                // hears the utterance's whole last piece, and the commit needs
+                // no pass of its own (measured: phrase latency p50 0.81 ->
+                // 0.52 s with the smaller encoder window, see the README).
+                let tail = utterance.unvoiced_run == self.pause_frames
+                    && utterance.quiet_run > self.pause_frames;
+                let pause =
+                    self.pause_frames > 0 && (utterance.quiet_run == self.pause_frames || tail);
                 if utterance.unvoiced_run >= self.hangover_frames {
                     self.close_utterance(frame_end, out);
                 } else if pause && !too_long {
@@ -271,6 +290,7 @@ impl Segmenter {
                     out.push(VadEvent::Pause {
                         voiced_end,
                         cut: frame_end,
+                        tail,
                     });
                 } else if too_long {
                     self.close_utterance(frame_end, out);

@@ -28,9 +28,14 @@ pub const SAMPLE_RATE_HZ: u32 = 16_000;
 const AUDIO_CTX_PER_SECOND: f64 = 50.0;
 /// whisper.cpp's full encoder window, in frames (30 s).
 const AUDIO_CTX_FULL: i32 = 1500;
-/// The smallest encoder window used for short audio. Smaller values (384
-/// was measured) make the decoder loop on repeated words.
-const AUDIO_CTX_MIN: i32 = 768;
+/// The smallest encoder window used for short audio (10 s). The encoder's
+/// cost grows with it, and the pass that commits a phrase is most of the
+/// phrase's latency. Measured on the 25 real phrases of
+/// assets/real/phrases-16k.wav, one pass each (tiny.en q8_0, 2 threads, idle):
+/// 768 frames p50 0.363 s, 512 frames 0.216 s with the same words (two
+/// call signs read better); 384 frames 0.170 s but one sentence came out
+/// twice (the decoder loops on repeated words below this).
+const AUDIO_CTX_MIN: i32 = 512;
 /// Encoder frames added beyond the audio so the last word is not cut.
 const AUDIO_CTX_MARGIN: i32 = 64;
 

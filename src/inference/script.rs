@@ -142,7 +142,11 @@ impl Script {
                     // closes the utterance.
                     let cut = (voiced_end + s(PAUSE_S)).min(self.total);
                     push_to(&mut events, &mut pos, cut);
-                    events.push(VadEvent::Pause { voiced_end, cut });
+                    events.push(VadEvent::Pause {
+                        voiced_end,
+                        cut,
+                        tail: false,
+                    });
                 }
                 if gap >= HANGOVER_S || i == self.words.len() {
                     let end = (voiced_end + s(HANGOVER_S)).min(self.total);

@@ -84,8 +84,8 @@ pub struct Stream {
     /// Absolute end of the audio committed or read by the last pass.
     decoded_until: u64,
     in_utterance: bool,
-    /// Pauses inside the window: (voiced end, cut), in order.
-    pauses: VecDeque<(u64, u64)>,
+    /// Pauses inside the window, in order.
+    pauses: VecDeque<PauseAt>,
     /// The utterance's end and its last voiced sample, once the VAD closed it.
     speech_end: Option<(u64, u64)>,
     last: Option<Pass>,
@@ -169,7 +169,15 @@ impl Stream {
                     self.received_until = self.window_end();
                     self.in_utterance = true;
                 }
-                VadEvent::Pause { voiced_end, cut } => self.pauses.push_back((voiced_end, cut)),
+                VadEvent::Pause {
+                    voiced_end,
+                    cut,
+                    tail,
+                } => self.pauses.push_back(PauseAt {
+                    voiced_end,
+                    cut,
+                    tail,
+                }),
                 VadEvent::SpeechEnd { end, voiced_end } => {
                     self.received_until = self.received_until.max(end);
                     self.speech_end = Some((end, voiced_end));
@@ -216,7 +224,7 @@ impl Stream {
     /// exactly there is the one that commits the utterance if the voice
     /// does not come back (so the commit needs no pass of its own).
     fn pause_to_read(&self) -> Option<u64> {
-        let &(_, cut) = self.pauses.back()?;
+        let cut = self.pauses.back()?.cut;
         let read = self.last.as_ref().map_or(0, |p| p.covered_until);
         (read < cut && cut <= self.window_end()).then_some(cut)
     }
@@ -328,6 +336,16 @@ impl Stream {
             emitted: Some(self.clock.elapsed().as_secs_f64()),
         }]
     }
+}
+
+/// A pause the VAD reported inside the open utterance (absolute samples).
+#[derive(Debug, Clone, Copy)]
+struct PauseAt {
+    voiced_end: u64,
+    cut: u64,
+    /// After a soft voiced tail ([`VadEvent::Pause`]): not a place to cut a
+    /// piece, only where the last pass may read to.
+    tail: bool,
 }
 
 /// Quiet a pass must have read after the last voiced sample for its words

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{samples, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
+use super::{samples, PauseAt, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
 use crate::event::{Event, EventKind};
 use crate::inference::decode::Decode;
 use crate::inference::engine::{DecodeRequest, Hypothesis, Word, SAMPLE_RATE_HZ};
@@ -50,11 +50,13 @@ impl Stream {
         // waiting pause, or the whole utterance once its end had arrived,
         // made a slower machine commit longer pieces and other words).
         let end = self.speech_end.map_or(u64::MAX, |(end, _)| end);
-        let pause = self
-            .pauses
-            .iter()
-            .find(|&&(_, cut)| cut >= min && cut <= max && cut <= self.window_end() && cut < end);
-        if let Some(&(voiced_end, cut)) = pause {
+        let pause = self.pauses.iter().find(|p| {
+            !p.tail && p.cut >= min && p.cut <= max && p.cut <= self.window_end() && p.cut < end
+        });
+        if let Some(&PauseAt {
+            voiced_end, cut, ..
+        }) = pause
+        {
             return Some(Piece {
                 end: cut,
                 voiced_end,
@@ -66,8 +68,8 @@ impl Stream {
         if let Some((end, voiced_end)) = self.speech_end {
             if end <= max {
                 // The last pause, if the voice did not come back after it.
-                let read_to = match self.pauses.back() {
-                    Some(&(_, cut))
+                let read_to = match self.pauses.back().map(|p| p.cut) {
+                    Some(cut)
                         if cut > start
                             && cut <= end
                             && cut >= voiced_end + samples(QUIET_AFTER_VOICE) =>
@@ -229,7 +231,7 @@ impl Stream {
         self.window_start = end;
         self.decoded_until = self.decoded_until.max(end);
         self.last = None;
-        while self.pauses.front().is_some_and(|&(_, cut)| cut <= end) {
+        while self.pauses.front().is_some_and(|p| p.cut <= end) {
             self.pauses.pop_front();
         }
         if closes {

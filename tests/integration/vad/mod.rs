@@ -107,7 +107,9 @@ fn utterances(events: &[VadEvent]) -> Vec<Utterance> {
                 assert!(!samples.is_empty());
                 u.audio.extend_from_slice(samples);
             }
-            VadEvent::Pause { voiced_end, cut } => {
+            VadEvent::Pause {
+                voiced_end, cut, ..
+            } => {
                 let u = open.as_ref().expect("Pause outside an utterance");
                 assert!(voiced_end < cut, "a pause has a length");
                 assert!(*voiced_end >= u.start, "pause before its utterance");
@@ -365,3 +367,46 @@ fn reset_starts_a_new_session_at_zero() {
 }
 
 mod noise;
+
+/// On real speech the detector may still score a soft word ending or a
+/// breath as voice after the level has dropped and a pause was reported.
+/// The last pause of an utterance must come after all of it: the streaming
+/// policy commits the utterance's last piece from the pass at that pause
+/// (reading less would clip the tail, waiting for the hangover and a pass
+/// of its own costs latency).
+#[test]
+fn the_last_pause_of_an_utterance_follows_its_last_voiced_frame() {
+    let path = crate::support::root().join("assets/real/phrases-16k.wav");
+    let audio = dsp::wav::read_16k_mono(&path)
+        .expect("run scripts/real-speech.sh first")
+        .samples;
+    let config = hark::pipeline::PipelineConfig::default().vad;
+    let events = run(config.clone(), &audio, 480);
+    let mut last_pause = None;
+    let (mut closed, mut tails) = (0, 0);
+    for e in &events {
+        match *e {
+            VadEvent::SpeechStart { .. } => last_pause = None,
+            VadEvent::Pause {
+                voiced_end, tail, ..
+            } => {
+                last_pause = Some(voiced_end);
+                tails += usize::from(tail);
+            }
+            VadEvent::SpeechEnd { end, voiced_end } if end > voiced_end => {
+                closed += 1;
+                assert_eq!(
+                    last_pause,
+                    Some(voiced_end),
+                    "utterance ending at {:.3} s: its last pause is not after its voice",
+                    end as f64 / RATE_HZ as f64
+                );
+            }
+            _ => {}
+        }
+    }
+    eprintln!("{closed} utterances closed by the hangover, {tails} tail pauses");
+    assert!(closed >= 15, "{closed} utterances");
+    // The file has such tails (this is what the test is about).
+    assert!(tails >= 3, "{tails} tail pauses");
+}

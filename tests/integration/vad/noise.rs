@@ -179,7 +179,10 @@ fn pauses_of_unbroken_real_speech_are_found_between_phrases() {
     );
     // A pause is never reported inside the first 100 ms after the voice.
     for e in &events {
-        if let VadEvent::Pause { voiced_end, cut } = e {
+        if let VadEvent::Pause {
+            voiced_end, cut, ..
+        } = e
+        {
             assert!(cut - voiced_end >= 100 * RATE_HZ as u64 / 1000);
         }
     }
