@@ -65,8 +65,13 @@ pub struct Canceller {
     mic_in: u64,
     /// Reference samples taken from the ring so far (the ring head's index).
     ref_taken: u64,
-    /// Smoothed reference index minus microphone index.
+    /// Smoothed reference index minus microphone index, and how many
+    /// measurements it holds.
     offset: Option<f64>,
+    offset_n: u32,
+    /// The reference has been brought to where the pairing wants it once
+    /// (see [`Canceller::take_reference`]).
+    aligned: bool,
     /// Reference frames still to hold back (fed as silence).
     hold: u64,
     mic_frame: Vec<f32>,
@@ -101,6 +106,8 @@ impl Canceller {
             mic_in: 0,
             ref_taken: 0,
             offset: None,
+            offset_n: 0,
+            aligned: false,
             hold: 0,
             mic_frame: vec![0.0; FRAME],
             ref_frame: vec![0.0; FRAME],
@@ -161,9 +168,15 @@ impl Canceller {
         // The reference index at this moment, had its pump run just now.
         let ref_now = offered as f64 + since * RATE;
         let measured = ref_now - self.mic_in as f64;
+        // The mean of the measurements so far, then a slow average: the
+        // first one alone was off by 10-25 ms (the pumps' chunks jitter by
+        // that much), and a 10 s average starting there kept moving for
+        // tens of seconds.
+        self.offset_n = self.offset_n.saturating_add(1);
+        let gain = (1.0 / f64::from(self.offset_n)).max(OFFSET_SMOOTHING);
         self.offset = Some(match self.offset {
             None => measured,
-            Some(o) => o + OFFSET_SMOOTHING * (measured - o),
+            Some(o) => o + gain * (measured - o),
         });
     }
 
@@ -207,13 +220,22 @@ impl Canceller {
         let mic_index = (self.mic_in - self.backlog.len() as u64) as f64;
         let want = mic_index + offset + LEAD;
         let drift = self.ref_taken as f64 - want;
-        if drift < -REALIGN_TOLERANCE || self.ref_taken == 0 {
-            // The reference is behind: skip what is past.
+        if !self.aligned {
+            // The first alignment: skip to where the pairing wants the
+            // reference, over as many frames as it takes for the loopback to
+            // deliver that much. (Done in one frame, it stopped wherever the
+            // ring then ended: a live run started 74 ms off, inside the
+            // tolerance, and was realigned by 60 ms seconds later, in the
+            // far end's speech, which then leaked while the filter
+            // converged again.)
             let skip = (want - self.ref_taken as f64).max(0.0) as usize;
-            let first = self.ref_taken == 0;
-            let skipped = self.reference.ring.skip(skip);
+            self.ref_taken += self.reference.ring.skip(skip) as u64;
+            self.aligned = self.ref_taken as f64 >= want - FRAME as f64;
+        } else if drift < -REALIGN_TOLERANCE {
+            // The reference is behind: skip what is past.
+            let skipped = self.reference.ring.skip((-drift) as usize);
             self.ref_taken += skipped as u64;
-            if !first && skipped > 0 {
+            if skipped > 0 {
                 self.aec.realigned();
             }
             self.stats

@@ -375,8 +375,26 @@ pub fn measure(run: &Run, reference: &str) -> Measures {
         };
         (words(&e.text) as f64 * share).round() as usize
     };
+    // A mic utterance that runs from the stretch into the local talker's
+    // time holds the talker's first words: of its share only the words the
+    // talker never says count (a live run opened the local talker's first
+    // phrase 1.2 s early on the canceller's residue, and counted two of its
+    // own words as leaked).
+    let local_words: std::collections::HashSet<String> =
+        score::normalize(reference).into_iter().collect();
+    let leaked = |e: &Event| {
+        let n = inside(e);
+        if e.end <= far_only_end + 0.3 {
+            return n;
+        }
+        let foreign = score::normalize(&e.text)
+            .iter()
+            .filter(|w| !local_words.contains(*w))
+            .count();
+        n.min(foreign)
+    };
     let far_only_mic: Vec<(f64, f64, usize, String)> = finals(Source::Mic)
-        .map(|e| (e.start, e.end, inside(e), e.text.trim().to_owned()))
+        .map(|e| (e.start, e.end, leaked(e), e.text.trim().to_owned()))
         .filter(|(_, _, n, _)| *n > 0)
         .collect();
     let far_only_mic_words = far_only_mic.iter().map(|(_, _, n, _)| n).sum();
