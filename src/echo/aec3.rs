@@ -73,14 +73,13 @@ const FAR_ACTIVE_ENERGY: f64 = 64.0 * 100.0 * 100.0;
 /// release state" when the guard also ran without an echo). The guard
 /// restarts when the canceller realigns the reference ([`Aec3::realigned`]):
 /// the filter then has to converge again, and a live run leaked the far
-/// end's words as the mic right after a 60 ms realignment. Measured offline on the bench scenes
-/// (`benches/echo.rs`, ERLE over the far end's first 3 s): 4.3-4.8 dB
-/// without the guard, 18.0-27.3 dB with it, in all four bleed cases
-/// (20/200 ms, -10/-20 dB); the local talker's WER was no worse (3.9-9.8%
-/// against 3.9-13.7%, the 200 ms, -20 dB case lost its 3 insertions), and
-/// with no echo 3.9% against 8.0%. (With no echo the suppressor's comfort
-/// noise fills the scene's digital silence: "ERLE" -70 dB there, over
-/// samples that were exactly zero.)
+/// end's words as the mic right after a 60 ms realignment. Measured offline
+/// on the bench scenes (`benches/echo.rs`, ERLE over the far end's first
+/// 3 s, all four bleed cases, 20/200 ms, -10/-20 dB): 3.9-4.5 dB without
+/// the guard, 9.9-10.7 dB with it (18.0-27.3 dB when it did not wait for
+/// AEC3's delay estimate, but then it muted a local talker with no echo).
+/// (With no echo the suppressor's comfort noise fills the scene's digital
+/// silence: "ERLE" -70 dB there, over samples that were exactly zero.)
 ///
 /// Blocks of echo alone the gate must have seen: 300 ms.
 const CONVERGED_BLOCKS: u32 = 75;
@@ -252,10 +251,11 @@ impl Aec3 {
         } else {
             self.since_far = (self.since_far + 1).min(FAR_TAIL_BLOCKS);
         }
-        let converging = self.echo_found()
-            && self.echo_alone_seen < CONVERGED_BLOCKS
+        // AEC3's metrics last: asked only while the guard could apply.
+        let converging = self.echo_alone_seen < CONVERGED_BLOCKS
             && self.far_seen < UNCONVERGED_FAR_BLOCKS
-            && self.since_far < FAR_TAIL_BLOCKS;
+            && self.since_far < FAR_TAIL_BLOCKS
+            && self.echo_found();
         self.hangover == 0 || converging
     }
 
