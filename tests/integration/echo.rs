@@ -100,8 +100,12 @@ fn canceller_leaves_a_talker_who_starts_with_the_far_end_alone_without_echo() {
     for (from, to) in [(0.0, 3.0), (3.0, 6.0), (0.0, scene::LOCAL_S)] {
         let snr = unchanged_db(&mic, &out, s(from), s(to));
         eprintln!("local talker over the far end, {from}-{to} s, no echo: SNR {snr:.1} dB");
+        // Measured 15.6-16.2 dB in 0-3 s over runs (the pairing's offset
+        // comes from wall-clock stamps, so the alignment moves by a sample
+        // or so from run to run), 20.6 dB in 3-6 s; -1.3 dB with the
+        // convergence guard running without an echo.
         assert!(
-            snr >= 15.0,
+            snr >= 12.0,
             "local talker changed in {from}-{to} s: SNR {snr:.1} dB"
         );
     }
