@@ -269,7 +269,7 @@ impl Aec3 {
     /// default (20 ms, reported as 16 after AEC3's headroom). A real echo
     /// cannot sit there: the canceller feeds the reference at least
     /// `LEAD - REALIGN_TOLERANCE` (40 ms) ahead of it.
-    fn echo_found(&self) -> bool {
+    pub(crate) fn echo_found(&self) -> bool {
         self.delay_ms() > self.default_delay_ms
     }
 

@@ -296,7 +296,15 @@ impl Canceller {
             let Some(q) = self.echo_ratio_db.as_mut() else {
                 // The first 3 s of far end (while AEC3 converges anyway)
                 // place the percentile; tracking alone would take minutes
-                // to climb from a first frame far below it.
+                // to climb from a first frame far below it. Only once AEC3
+                // has found the echo's delay: before that the reference
+                // energy is read at its default 16 ms, which for a long
+                // echo path (100-200 ms) pairs the mic with the wrong frames
+                // and placed the percentile so low that no frame came
+                // within 3 dB of it ("ERLE not measured").
+                if !self.aec.echo_found() {
+                    return self.publish_delay();
+                }
                 self.ratio_warmup.push(ratio_db);
                 if self.ratio_warmup.len() == RATIO_WARMUP {
                     self.ratio_warmup.sort_by(f64::total_cmp);
