@@ -393,8 +393,9 @@ fn live_without_echo_loses_nothing() {
     assert!(off.local_wer <= 0.25, "echo off: {both}");
     // Live decoding moves a few words between runs of the same setting
     // (echo off alone measured 0.098 and 0.137; one CI run had echo on
-    // 3 words, 0.059, above echo off with the same words heard: "member 1"
-    // for "number one"), so the bound is 5 of the 51 words. The bug this
+    // 3 words, 0.059, above echo off from misreadings such as "member 1"
+    // for "number one", with no echo found and nothing cancelled), so the
+    // bound is 5 of the 51 words. The bug this
     // guards against (the canceller muting a talker with no echo) gave 0.40.
     // Issue 13's within-1-point target is the echo bench's, over more words.
     assert!(
