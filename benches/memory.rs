@@ -18,6 +18,9 @@
 //!
 //! `cargo bench --bench memory` runs everything on the whole files; under
 //! `cargo test --benches` each live run plays only its first 20 s.
+//! `cargo bench --bench memory -- --soak MINUTES` runs only a soak of the
+//! real `hark live` (one source, the monologue played over and over): RSS
+//! every 5 minutes and its least-squares slope after the first 5, in MB/h.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -236,8 +239,79 @@ fn busy(n: usize) -> Vec<Child> {
         .collect()
 }
 
+/// One source for `minutes`, the monologue played in a loop; prints RSS
+/// every 5 minutes and the slope after the first 5 (warm-up).
+fn soak(server: &SoundServer, minutes: f64) {
+    const WARM_UP_S: f64 = 300.0;
+    let wav = root().join("assets/real/monologue-16k.wav");
+    let seconds = minutes * 60.0;
+    let la = load_average();
+    let player: Mutex<Option<Child>> = Mutex::new(None);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut plays = 0u32;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let child = server.play(soundserver::SPEAKER_SINK, &wav).expect("paplay");
+                *player.lock().unwrap() = Some(child);
+                loop {
+                    let finished = player.lock().unwrap().as_mut().map(|c| c.try_wait());
+                    if !matches!(finished, Some(Ok(None))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                plays += 1;
+            }
+            println!("soak: monologue played {plays} times");
+        });
+        let run = live(
+            server,
+            &[
+                "--source",
+                "loopback",
+                "--loopback-device",
+                soundserver::SPEAKER_MONITOR,
+            ],
+            &[],
+            seconds,
+        );
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(child) = player.lock().unwrap().as_mut() {
+            let _ = child.kill();
+        }
+        run
+    });
+    let samples = &run.rss.samples;
+    for minute in (0..=minutes as u64).step_by(5) {
+        let at = minute as f64 * 60.0;
+        if let Some(s) = samples.iter().find(|s| s.0 >= at) {
+            println!("soak: {minute:>3} min RSS {:.1} MiB", s.1 as f64 / MIB);
+        }
+    }
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.0 >= WARM_UP_S)
+        .map(|s| (s.0, s.1 as f64 / 1e6))
+        .collect();
+    println!(
+        "soak {minutes:.0} min, one source: peak RSS {:.1} MiB, steady {:.1} MiB, \
+         slope after 5 min {:+.2} MB/h over {} samples, {} finals (load at start {la}, at end {})",
+        run.rss.peak_mib(),
+        run.rss.steady_mib(),
+        hark::soak::checks::slope(&points) * 3600.0,
+        points.len(),
+        run.finals.len(),
+        load_average()
+    );
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    let soak_minutes = std::env::args()
+        .skip_while(|a| a != "--soak")
+        .nth(1)
+        .map(|m| m.parse::<f64>().expect("--soak MINUTES"));
     let length = (!full).then_some(QUICK_PLAY);
     let dir = tempfile::tempdir().expect("temp dir");
     let server = SoundServer::start().expect("private sound server (pulseaudio, pulseaudio-utils)");
@@ -247,6 +321,10 @@ fn main() {
         if full { "full" } else { "quick" },
         model.display()
     );
+    if let Some(minutes) = soak_minutes {
+        soak(&server, minutes);
+        return;
+    }
 
     // 1. The demo.
     let la = load_average();
