@@ -9,9 +9,9 @@
 //!    speech (`assets/real/`, scripts/real-speech.sh) played through a
 //!    private PulseAudio server: peak and steady RSS;
 //! 3. offline `hark transcribe` of the 112 s monologue: peak RSS and wall
-//!    time, and the same for `whisper-cli` when `$WHISPER_CLI` points at one
-//!    (same model file, greedy, 2 threads), with the ratios and the word
-//!    difference between the two transcripts;
+//!    time, and the same for each `whisper-cli` listed in `$WHISPER_CLI`
+//!    (same model file, greedy, 2 threads, timestamps), with the ratios and
+//!    the word difference between the transcripts;
 //! 4. live loopback latency (final line on stdout minus the end of its
 //!    audio) p50/p90/max and WER against hark's offline transcript, with 0,
 //!    1 and 2 competing busy processes.
@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use hark::score;
 use hark::soundserver::{self, SoundServer};
+
+mod side_by_side;
+mod soak;
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 const QUICK_PLAY: Duration = Duration::from_secs(20);
@@ -239,73 +242,6 @@ fn busy(n: usize) -> Vec<Child> {
         .collect()
 }
 
-/// One source for `minutes`, the monologue played in a loop; prints RSS
-/// every 5 minutes and the slope after the first 5 (warm-up).
-fn soak(server: &SoundServer, minutes: f64) {
-    const WARM_UP_S: f64 = 300.0;
-    let wav = root().join("assets/real/monologue-16k.wav");
-    let seconds = minutes * 60.0;
-    let la = load_average();
-    let player: Mutex<Option<Child>> = Mutex::new(None);
-    let done = std::sync::atomic::AtomicBool::new(false);
-    let run = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let mut plays = 0u32;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let child = server.play(soundserver::SPEAKER_SINK, &wav).expect("paplay");
-                *player.lock().unwrap() = Some(child);
-                loop {
-                    let finished = player.lock().unwrap().as_mut().map(|c| c.try_wait());
-                    if !matches!(finished, Some(Ok(None))) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                plays += 1;
-            }
-            println!("soak: monologue played {plays} times");
-        });
-        let run = live(
-            server,
-            &[
-                "--source",
-                "loopback",
-                "--loopback-device",
-                soundserver::SPEAKER_MONITOR,
-            ],
-            &[],
-            seconds,
-        );
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(child) = player.lock().unwrap().as_mut() {
-            let _ = child.kill();
-        }
-        run
-    });
-    let samples = &run.rss.samples;
-    for minute in (0..=minutes as u64).step_by(5) {
-        let at = minute as f64 * 60.0;
-        if let Some(s) = samples.iter().find(|s| s.0 >= at) {
-            println!("soak: {minute:>3} min RSS {:.1} MiB", s.1 as f64 / MIB);
-        }
-    }
-    let points: Vec<(f64, f64)> = samples
-        .iter()
-        .filter(|s| s.0 >= WARM_UP_S)
-        .map(|s| (s.0, s.1 as f64 / 1e6))
-        .collect();
-    println!(
-        "soak {minutes:.0} min, one source: peak RSS {:.1} MiB, steady {:.1} MiB, \
-         slope after 5 min {:+.2} MB/h over {} samples, {} finals (load at start {la}, at end {})",
-        run.rss.peak_mib(),
-        run.rss.steady_mib(),
-        hark::soak::checks::slope(&points) * 3600.0,
-        points.len(),
-        run.finals.len(),
-        load_average()
-    );
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let soak_minutes = std::env::args()
@@ -322,7 +258,7 @@ fn main() {
         model.display()
     );
     if let Some(minutes) = soak_minutes {
-        soak(&server, minutes);
+        soak::run(&server, minutes);
         return;
     }
 
@@ -397,42 +333,8 @@ fn main() {
         run.finals.len()
     );
 
-    // 3. Offline, beside whisper-cli.
-    let whole = root().join("assets/real/monologue-16k.wav");
-    let la = load_average();
-    let mut command = hark();
-    command
-        .args(["transcribe", "-f", "jsonl", "-t", "2", "-m"])
-        .arg(&model)
-        .arg(&whole);
-    let (rss, wall, out) = offline(command);
-    let hark_text = text_of_jsonl(&out);
-    println!(
-        "offline hark transcribe (112 s monologue): peak RSS {:.1} MiB, wall {wall:.2} s (load {la})",
-        rss.peak_mib()
-    );
-    match std::env::var_os("WHISPER_CLI") {
-        Some(cli) => {
-            let la = load_average();
-            let mut command = Command::new(cli);
-            command
-                .args(["-t", "2", "-bo", "1", "-bs", "1", "-nt", "-np", "-m"])
-                .arg(&model)
-                .arg("-f")
-                .arg(&whole);
-            let (cli_rss, cli_wall, cli_out) = offline(command);
-            let diff = score::wer(&cli_out, &hark_text);
-            println!(
-                "offline whisper-cli: peak RSS {:.1} MiB, wall {cli_wall:.2} s (load {la}); \
-                 hark / whisper-cli: RSS {:.2}x, wall {:.2}x; transcripts differ by {:.1}% of words",
-                cli_rss.peak_mib(),
-                rss.peak_mib() / cli_rss.peak_mib(),
-                wall / cli_wall,
-                diff.rate() * 100.0
-            );
-        }
-        None => println!("offline whisper-cli: skipped ($WHISPER_CLI not set)"),
-    }
+    // 3. Offline, beside whisper-cli: interleaved runs, each tool's best.
+    side_by_side::run(&model, full);
 
     // 4. Latency under competing load.
     let mut command = hark();
