@@ -127,9 +127,10 @@ fn offline(label: &str, bleed: Option<Bleed>, stage: Stage) {
     );
     let kept = db(energy(&out[a..b]) / energy(&mic[a..b]));
     let l = lag(&mic, &out, a, b);
+    let untouched = (0..mic.len() - 64).all(|i| out[i + 64] == mic[i]);
     println!(
         "offline  {label:<32} {stage:<10} ERLE 0-3 s {early:5.1} dB, 3-13.5 s {erle:5.1} dB, session {:5.1} dB; local alone {kept:+.1} dB; \
-         WER {:5.1}% ({} sub, {} del, {} ins of {}); delay est {} ms; output lag {:.1} ms; CPU {:.1}% of a core",
+         WER {:5.1}% ({} sub, {} del, {} ins of {}); delay est {} ms; output lag {:.1} ms{}; CPU {:.1}% of a core",
         stats.erle_db().unwrap_or(f64::NAN),
         100.0 * errors.rate(),
         errors.substitutions,
@@ -138,8 +139,25 @@ fn offline(label: &str, bleed: Option<Bleed>, stage: Stage) {
         errors.reference_words,
         stats.delay_ms.load(Ordering::Relaxed),
         l as f64 / 16.0,
+        if untouched { " (the input untouched)" } else { "" },
         100.0 * cpu / (mic.len() as f64 / 16_000.0),
         stage = format!("{stage:?}"),
+    );
+}
+
+/// `--echo off` offline: hark's transcript of the microphone as it is.
+fn offline_echo_off(label: &str, bleed: Option<Bleed>) {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene::render(dir.path(), bleed);
+    let reference = scene::local_reference(&scene);
+    let errors = score::wer(&reference, &scene::transcribe(&scene.mic));
+    println!(
+        "offline  {label:<32} echo off   WER {:5.1}% ({} sub, {} del, {} ins of {})",
+        100.0 * errors.rate(),
+        errors.substitutions,
+        errors.deletions,
+        errors.insertions,
+        errors.reference_words,
     );
 }
 
@@ -203,6 +221,9 @@ fn main() {
         return;
     }
     let live_only = std::env::var_os("HARK_ECHO_BENCH_LIVE_ONLY").is_some();
+    if !live_only {
+        offline_echo_off("no echo (headphones)", None);
+    }
     for stage in [Stage::Gated, Stage::Linear, Stage::Suppressed] {
         if live_only {
             break;

@@ -97,8 +97,10 @@ const SATURATED: f32 = 32_700.0;
 /// Which of AEC3's outputs the canceller gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stage {
-    /// What hark uses: the linear canceller's output wherever the local
-    /// talker may be speaking, the suppressor's where the echo is alone.
+    /// What hark uses: the microphone untouched until AEC3 has found an
+    /// echo in it (with headphones, never), then the linear canceller's
+    /// output wherever the local talker may be speaking, the suppressor's
+    /// where the echo is alone.
     #[default]
     Gated,
     /// The linear echo canceller's output throughout.
@@ -136,6 +138,9 @@ pub(crate) struct Aec3 {
     since_far: u32,
     /// AEC3's render delay before its estimator has found one, ms.
     default_delay_ms: i32,
+    /// Whether AEC3 has found an echo in this session (asked once per
+    /// frame until it has): until then the microphone passes untouched.
+    echo_seen: bool,
     /// The microphone samples those output samples came from.
     input: std::collections::VecDeque<f32>,
 }
@@ -174,6 +179,7 @@ impl Aec3 {
             far_seen: 0,
             since_far: FAR_TAIL_BLOCKS,
             default_delay_ms,
+            echo_seen: false,
         }
     }
 
@@ -188,6 +194,9 @@ impl Aec3 {
         mic_in: &mut [f32],
     ) {
         debug_assert!(reference.len() == FRAME && mic.len() == FRAME && out.len() == FRAME);
+        if !self.echo_seen {
+            self.echo_seen = self.echo_found();
+        }
         self.input.extend(mic.iter().copied());
         self.render_carry
             .extend(reference.iter().map(|&v| v * SCALE));
@@ -210,7 +219,13 @@ impl Aec3 {
             );
             let mic_energy = energy(&self.capture_carry[b * BLOCK..(b + 1) * BLOCK]);
             let suppress = self.gate(mic_energy);
+            let raw = &self.capture_carry[b * BLOCK..(b + 1) * BLOCK];
             let cancelled = match self.stage {
+                // No echo found yet (headphones): the microphone as it is,
+                // so hark transcribes what `--echo off` would (the linear
+                // filter, with nothing to model, still adapts to the local
+                // talker and changes the audio a little).
+                Stage::Gated if !self.echo_seen => raw,
                 Stage::Gated if suppress => self.capture.view(0, 0),
                 Stage::Gated | Stage::Linear => self.linear.view(0, 0),
                 Stage::Suppressed => self.capture.view(0, 0),
