@@ -23,6 +23,7 @@
 
 mod aec3;
 mod canceller;
+mod drift;
 mod reference;
 mod stats;
 mod text;

@@ -26,6 +26,8 @@ pub struct EchoStats {
     pub delay_ms: AtomicI64,
     /// Reference samples skipped or inserted to keep the streams in step.
     pub realigned_samples: AtomicU64,
+    /// The clocks' drift the reference is read at, tenths of a ppm.
+    pub drift_decippm: AtomicI64,
     /// Reference samples lost because the ring was full.
     pub reference_overflow: AtomicU64,
     /// Nanoseconds spent in echo handling (the canceller's share of CPU).
@@ -55,6 +57,7 @@ impl EchoStats {
             echo_energy_out: AtomicU64::new(0),
             delay_ms: AtomicI64::new(-1),
             realigned_samples: AtomicU64::new(0),
+            drift_decippm: AtomicI64::new(0),
             reference_overflow: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             suppressed_utterances: AtomicU64::new(0),
@@ -122,7 +125,7 @@ impl EchoStats {
         format!(
             "echo: cancelled {erle} over {:.1} s of far-end audio, delay {delay}, \
              {} mic utterance(s) ({} words) suppressed as echo, {} without reference, \
-             reference realigned by {:.0} ms, {:.1}% of a core",
+             reference realigned by {:.0} ms, clock drift followed {:+.0} ppm, {:.1}% of a core",
             self.far_frames.load(Ordering::Relaxed) as f64 * 0.01,
             self.suppressed_utterances.load(Ordering::Relaxed),
             self.suppressed_words.load(Ordering::Relaxed),
@@ -136,6 +139,7 @@ impl EchoStats {
                 )
             },
             self.realigned_samples.load(Ordering::Relaxed) as f64 / 16.0,
+            self.drift_decippm.load(Ordering::Relaxed) as f64 / 10.0,
             if audio_s > 0.0 {
                 100.0 * self.busy_s() / audio_s
             } else {
