@@ -141,11 +141,6 @@ impl Stream {
         Duration::from_secs_f64(self.declared_frames() as f64 / f64::from(self.spec.sample_rate))
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Refuses a file too long to be held whole ([`MAX_WHOLE_DURATION`]):
     /// what [`read`] and [`read_16k_mono`] check before reading.
     pub fn check_whole(&self) -> Result<(), AudioFileError> {
@@ -225,8 +220,10 @@ impl Stream {
 }
 
 /// Reads a whole WAV file (at most [`MAX_WHOLE_DURATION`] long) as
-/// interleaved f32 in [-1, 1], at its own rate and channel count. Float
-/// samples outside [-1, 1] are clipped and non-finite ones become 0.
+/// interleaved f32 in [-1, 1], at its own rate and channel count (tests,
+/// benchmarks and the fuzzer use it; hark itself streams a file or reads
+/// it at 16 kHz). Float samples outside [-1, 1] are clipped and non-finite
+/// ones become 0.
 ///
 /// Not real-time safe (file I/O, allocation).
 pub fn read(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
