@@ -160,6 +160,8 @@ pub fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorClass>
         InferenceError,
         ModelError,
         AudioFileError,
+        // A file feed's read error, shared through its report.
+        std::sync::Arc<AudioFileError>,
         DspError,
         DeviceError,
         WriteError,

@@ -37,9 +37,13 @@ Exit codes:
   0  success
   1  failure not listed below
   2  bad flags or arguments
-  3  bad input file: audio (missing, not a WAV, empty) or model (missing, truncated, wrong format)
+  3  bad input file: audio (missing, not a WAV, empty, rate outside 1-384 kHz, over 32 channels,
+     unsupported samples, over 24 h without --realtime), model (missing, truncated, wrong format
+     or shape) or models/manifest.toml
   4  audio device or sound server problem (none running, no such device, busy, denied)
-  5  output could not be written (bad path, read-only, disk full)";
+  5  output could not be written (bad path, read-only, disk full, not a transcript of that format,
+     an output that is also an input, a FIFO with no reader, a target that stopped taking writes,
+     a --record file that exists)";
 
 /// Live transcription of a microphone, system audio (loopback), or both.
 #[derive(Debug, Parser)]
@@ -57,7 +61,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Transcribe WAV files (any rate, channels, sample format).
+    /// Transcribe WAV files (1-384 kHz, 1-32 channels, integer or 32-bit float samples).
+    #[command(after_help = EXIT_CODES_HELP)]
     Transcribe(transcribe::Args),
     /// Install, import, quantize and check Whisper models.
     #[command(subcommand)]

@@ -300,11 +300,10 @@ impl Output {
                 interrupted,
                 mut since,
             }) => {
-                let report: WriterReport =
+                // The writer named the emergency file, if it took one, when
+                // it switched: not again here.
+                let _: WriterReport =
                     writer.finish_within(|| FileOutput::give_up(&interrupted, &mut since))?;
-                if let Some(path) = &report.metrics.emergency_path {
-                    tracing::warn!("the transcript continued in {}", path.display());
-                }
                 Ok(())
             }
         }

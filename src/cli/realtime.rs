@@ -56,6 +56,10 @@ pub fn run(
             out.event(event)?;
         }
         for r in report.sources {
+            if let Some(err) = r.feed_error {
+                // What was fed before the error was transcribed and written.
+                return Err(anyhow::Error::new(err));
+            }
             tracing::info!(
                 "{}: offered {} samples, pumped {}, overflowed {}; {} passes, {} words committed",
                 file.display(),

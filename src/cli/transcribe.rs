@@ -31,7 +31,9 @@ pub const OFFLINE_PROMPT_TOKENS: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// WAV files to transcribe (any rate, channel count and sample format).
+    /// WAV files to transcribe: 1-384 kHz, 1-32 channels, 8/16/24/32-bit
+    /// integer or 32-bit float samples; at most 24 h each (--realtime:
+    /// any length).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -50,7 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     options::check_inputs(&args.files)?;
     options::check_output_not_input(args.output.output.as_deref(), &args.files)?;
     for file in &args.files {
-        wav::Stream::open(file)?;
+        let stream = wav::Stream::open(file)?;
+        // Offline, a file is held whole; --realtime streams it.
+        if !args.realtime {
+            stream.check_whole()?;
+        }
     }
     let model_path = args.model.resolve()?;
     // Like `live`: a first signal stops after what is being decoded and
@@ -68,8 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model.load_time().as_secs_f64() * 1000.0
     );
     if args.realtime {
-        super::realtime::run(&args.files, &model, args.model.threads, &mut out, &stop)?;
-        return out.finish();
+        let played = super::realtime::run(&args.files, &model, args.model.threads, &mut out, &stop);
+        // What was played is written and synced even when a file failed.
+        let finished = out.finish();
+        return played.and(finished);
     }
     let mut decoder = model.decoder(args.model.threads)?;
     decoder.set_max_prompt_tokens(Some(OFFLINE_PROMPT_TOKENS));

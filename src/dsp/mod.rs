@@ -42,6 +42,18 @@ pub enum AudioFileError {
         #[source]
         source: std::io::Error,
     },
+    /// Longer than a whole-file read takes (see
+    /// [`wav::MAX_WHOLE_DURATION`]); the length is the header's, capped by
+    /// what the file can hold.
+    #[error(
+        "{path}: {hours:.1} h of audio is longer than the {max_hours} h read as one file \
+         (split it into shorter files)"
+    )]
+    TooLong {
+        path: PathBuf,
+        hours: f64,
+        max_hours: u64,
+    },
     /// The audio could not be converted to 16 kHz.
     #[error("cannot resample {path}: {source}")]
     Resample {

@@ -1,8 +1,9 @@
 //! Reading WAV files into f32 samples.
 //!
-//! Any rate and channel count is read, with samples as 8/16/24/32-bit
-//! integers or 32-bit floats. 64-bit floats and compressed formats are
-//! refused with [`AudioFileError::Unsupported`].
+//! Rates of 1-384 kHz and 1-32 channels are read, with samples as
+//! 8/16/24/32-bit integers or 32-bit floats. Anything else (64-bit floats,
+//! compressed formats, a crafted rate or channel count) is refused with
+//! [`AudioFileError::Unsupported`].
 //!
 //! A file whose data chunk is cut short (a recorder that crashed, a copy that
 //! stopped) is read up to the cut: the whole frames before it are returned and
@@ -10,8 +11,11 @@
 //! whole frame at all is an error ([`AudioFileError::Empty`]).
 //!
 //! [`Stream`] reads a file a block at a time; sizes in the header are never
-//! trusted beyond the file's length, and rates outside 1-384 kHz or more than
-//! 32 channels are refused as unsupported.
+//! trusted beyond the file's length. No allocation is sized from a header
+//! beyond [`MAX_RESERVE_SAMPLES`]: a sparse file can have any length on disk
+//! while holding nothing, so more room is only made as samples are read.
+//! [`read`] and [`read_16k_mono`] hold a whole file: they refuse one whose
+//! audio is longer than [`MAX_WHOLE_DURATION`] ([`AudioFileError::TooLong`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,16 @@ pub const MAX_RATE_HZ: u32 = 384_000;
 pub const MAX_CHANNELS: u16 = 32;
 /// Frames converted per step when streaming a file.
 const BLOCK_FRAMES: usize = 16_384;
+/// The most samples reserved ahead from a header's length (16 MiB of f32):
+/// a Vec holding more grows as it is filled, so memory follows what is
+/// really read, not what a header (or a sparse file's length) claims.
+pub const MAX_RESERVE_SAMPLES: usize = 1 << 22;
+/// The longest audio the whole-file readers ([`read`], [`read_16k_mono`])
+/// take: `hark transcribe` holds a file's audio at 16 kHz (230 MB per hour)
+/// and Whisper its spectrogram (115 MB per hour), so 24 h is about 8 GB.
+/// Longer files are refused before anything is read; stream them with
+/// [`Stream`] instead.
+pub const MAX_WHOLE_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// An open WAV file read a block at a time: only the block in hand is held,
 /// never the whole file. The header's sizes are never trusted beyond the
@@ -122,6 +136,25 @@ impl Stream {
         self.declared / u64::from(self.spec.channels)
     }
 
+    /// Play time of [`Stream::declared_frames`].
+    pub fn declared_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.declared_frames() as f64 / f64::from(self.spec.sample_rate))
+    }
+
+    /// Refuses a file too long to be held whole ([`MAX_WHOLE_DURATION`]):
+    /// what [`read`] and [`read_16k_mono`] check before reading.
+    pub fn check_whole(&self) -> Result<(), AudioFileError> {
+        let duration = self.declared_duration();
+        if duration > MAX_WHOLE_DURATION {
+            return Err(AudioFileError::TooLong {
+                path: self.path.clone(),
+                hours: duration.as_secs_f64() / 3600.0,
+                max_hours: MAX_WHOLE_DURATION.as_secs() / 3600,
+            });
+        }
+        Ok(())
+    }
+
     /// Appends up to `max_frames` whole frames (interleaved f32 in [-1, 1];
     /// float samples clipped, non-finite ones 0) to `out`; returns how many
     /// frames were appended, 0 at the end of the data. Data that ends early
@@ -186,14 +219,17 @@ impl Stream {
     }
 }
 
-/// Reads a WAV file: any rate, any channel count, integer or 32-bit float
-/// samples, as interleaved f32 in [-1, 1]. Float samples outside [-1, 1] are
-/// clipped and non-finite ones become 0.
+/// Reads a whole WAV file (at most [`MAX_WHOLE_DURATION`] long) as
+/// interleaved f32 in [-1, 1], at its own rate and channel count (tests,
+/// benchmarks and the fuzzer use it; hark itself streams a file or reads
+/// it at 16 kHz). Float samples outside [-1, 1] are clipped and non-finite
+/// ones become 0.
 ///
 /// Not real-time safe (file I/O, allocation).
 pub fn read(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
     let mut stream = Stream::open(path)?;
-    let mut samples = Vec::with_capacity(stream.declared as usize);
+    stream.check_whole()?;
+    let mut samples = Vec::with_capacity(reservation(stream.declared));
     while stream.read_frames(BLOCK_FRAMES, &mut samples)? > 0 {}
     if samples.is_empty() {
         return Err(AudioFileError::Empty { path: stream.path });
@@ -205,20 +241,22 @@ pub fn read(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
     })
 }
 
-/// Reads a WAV file as 16 kHz mono, a block at a time: each block is
-/// downmixed and pushed through one [`Resampler`] session, so only the 16 kHz
-/// mono result is held, never the file's own samples.
+/// Reads a whole WAV file (at most [`MAX_WHOLE_DURATION`] long) as 16 kHz
+/// mono, a block at a time: each block is downmixed and pushed through one
+/// [`Resampler`] session, so only the 16 kHz mono result is held, never the
+/// file's own samples.
 ///
 /// Not real-time safe.
 pub fn read_16k_mono(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
     let mut stream = Stream::open(path)?;
+    stream.check_whole()?;
     let rate = stream.rate_hz();
     let mut resampler = Resampler::new(rate).map_err(|source| AudioFileError::Resample {
         path: stream.path.clone(),
         source,
     })?;
     let expected = stream.declared_frames() * u64::from(TARGET_RATE_HZ) / u64::from(rate) + 1;
-    let mut samples = Vec::with_capacity(expected as usize);
+    let mut samples = Vec::with_capacity(reservation(expected));
     let mut block = Vec::with_capacity(BLOCK_FRAMES * usize::from(stream.channels()));
     let mut mono = vec![0.0; BLOCK_FRAMES];
     let mut frames_read = 0u64;
@@ -241,6 +279,12 @@ pub fn read_16k_mono(path: impl AsRef<Path>) -> Result<Audio, AudioFileError> {
         channels: 1,
         samples,
     })
+}
+
+/// Room to reserve for `declared` samples: never more than
+/// [`MAX_RESERVE_SAMPLES`] (the Vec grows past it as samples arrive).
+fn reservation(declared: u64) -> usize {
+    usize::try_from(declared).map_or(MAX_RESERVE_SAMPLES, |n| n.min(MAX_RESERVE_SAMPLES))
 }
 
 /// Pulls every sample, converting each; stops at the first error.

@@ -74,6 +74,10 @@ pub struct Variable {
     pub bytes: Vec<u8>,
 }
 
+/// Largest `model.bin` read (it is read whole): large-v3 in float32, the
+/// biggest Whisper model there is, is 6.2 GB.
+pub const MAX_MODEL_BYTES: u64 = 8 << 30;
+
 /// A parsed `model.bin`.
 #[derive(Debug)]
 pub struct Ct2Model {
@@ -89,12 +93,7 @@ impl Ct2Model {
     /// Reads and parses `path`. Fails on an unknown binary version or spec, a
     /// truncated file, or an unknown dtype code. Not real-time safe.
     pub fn read(path: &Path) -> Result<Ct2Model, ModelError> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ModelError::Missing {
-                path: path.to_path_buf(),
-            },
-            _ => ModelError::io(path, e),
-        })?;
+        let bytes = super::read_capped(path, MAX_MODEL_BYTES, "a CTranslate2 Whisper model.bin")?;
         Self::parse(path, &bytes)
     }
 

@@ -85,10 +85,13 @@ pub fn ct2_hparams(model: &Ct2Model) -> Result<Hparams, ModelError> {
     hparams(model)
 }
 
+/// Largest `config.json` read (Whisper's are about 2 KB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn check_config(path: &Path) -> Result<(), ModelError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let bytes = super::read_capped(path, MAX_CONFIG_BYTES, "a Whisper config.json")?;
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ModelError::Ct2Invalid {
+        serde_json::from_slice(&bytes).map_err(|e| ModelError::Ct2Invalid {
             path: path.to_path_buf(),
             reason: format!("not valid JSON: {e}"),
         })?;

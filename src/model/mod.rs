@@ -155,6 +155,37 @@ pub(crate) fn open_input(path: &Path) -> Result<File, ModelError> {
     })
 }
 
+/// Reads a whole input file of at most `max` bytes (`what` names the limit
+/// in the error): anything larger, or not a regular file (a FIFO or a
+/// device such as /dev/zero would never end), is refused with
+/// [`ModelError::Ct2Invalid`] before it is read. A file that grows while it
+/// is read is still cut off at `max`.
+pub(crate) fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ModelError> {
+    let refuse = |reason: String| ModelError::Ct2Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = open_input(path)?;
+    let meta = file.metadata().map_err(|e| ModelError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > max {
+        return Err(refuse(format!(
+            "{} bytes; {what} is at most {max}",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ModelError::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(refuse(format!("grew past {max} bytes while read")));
+    }
+    Ok(bytes)
+}
+
 /// The SHA-256 of a file's bytes, as lowercase hex. Not real-time safe.
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
     const CHUNK_BYTES: usize = 1 << 20;

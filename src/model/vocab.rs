@@ -42,15 +42,8 @@ pub fn read_tokens(path: &Path) -> Result<Vec<Vec<u8>>, ModelError> {
         path: path.to_path_buf(),
         reason,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|e| ModelError::io(path, e))?
-        .len();
-    if len > MAX_TOKENIZER_BYTES {
-        return Err(invalid(format!(
-            "{len} bytes; a Whisper tokenizer.json is at most {MAX_TOKENIZER_BYTES}"
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let bytes = super::read_capped(path, MAX_TOKENIZER_BYTES, "a Whisper tokenizer.json")?;
+    let text = String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8: {e}")))?;
     tokens_from_json(&text).map_err(invalid)
 }
 

@@ -84,7 +84,7 @@ pub use recovery::{GapRecord, RecoveryStats};
 pub use stats::{SourceReport, SourceStats};
 
 use pump::{Pump, SILENCE_DB};
-use record::Recorder;
+use record::{Claim, Recorder};
 use recovery::DeviceFeed;
 use relay::Relay;
 use stats::PipelineLoad;
@@ -96,7 +96,7 @@ const WORKER_QUEUE_EVENTS: usize = 1024;
 
 struct Running {
     stats: Arc<SourceStats>,
-    feeder: Option<JoinHandle<()>>,
+    feeder: Option<JoinHandle<feed::FeedEnd>>,
     pump: JoinHandle<()>,
     worker: Worker,
 }
@@ -125,6 +125,14 @@ impl Pipeline {
         sources: &[SourceConfig],
         events: Sender<Event>,
     ) -> Result<Pipeline, PipelineError> {
+        // Every recording's name is claimed before anything starts: a name
+        // that is taken is refused before any capture, and the names
+        // claimed before it are removed again (a dropped claim removes its
+        // still empty file).
+        let mut claims = Vec::with_capacity(sources.len());
+        for source in sources {
+            claims.push(source.record.as_deref().map(Claim::new).transpose()?);
+        }
         let clock = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         // The sizer starts first so every pump reads its size; it sees the
@@ -147,9 +155,9 @@ impl Pipeline {
             echo: None,
         };
         let mut stages = pipeline.echo_stages(config, sources);
-        for source in sources {
+        for (source, claim) in sources.iter().zip(claims) {
             let stage = stages.remove(&source.source);
-            match pipeline.start_source(model, config, source, stage) {
+            match pipeline.start_source(model, config, source, stage, claim) {
                 Ok(running) => pipeline.running.push(running),
                 Err(e) => {
                     pipeline.stop();
@@ -192,6 +200,7 @@ impl Pipeline {
         config: &PipelineConfig,
         source: &SourceConfig,
         echo: Option<crate::echo::PumpStage>,
+        claim: Option<Claim>,
     ) -> Result<Running, PipelineError> {
         let (Some(text), Some(gaps)) = (&self.text, &self.gaps) else {
             unreachable!("sources start before the senders are dropped");
@@ -234,8 +243,8 @@ impl Pipeline {
             },
             ..stats
         });
-        let recorder = match &source.record {
-            Some(path) => Some(Recorder::create(path, rate_hz)?),
+        let recorder = match claim {
+            Some(claim) => Some(Recorder::start(claim, rate_hz)?),
             None => None,
         };
         let pump = Pump {
@@ -347,12 +356,13 @@ impl Pipeline {
         // worker finishes its last pass. File feeders end themselves.
         let mut stopped = Vec::new();
         for mut running in self.running.drain(..) {
-            if let Some(feeder) = running.feeder.take() {
-                let _ = feeder.join();
-            }
-            stopped.push(running);
+            let feed_error = running
+                .feeder
+                .take()
+                .and_then(|feeder| feeder.join().ok().flatten());
+            stopped.push((running, feed_error));
         }
-        for running in stopped {
+        for (running, feed_error) in stopped {
             let _ = running.pump.join();
             let worker = running.worker.join();
             let stats = &running.stats;
@@ -367,6 +377,7 @@ impl Pipeline {
                 gaps: stats.recovery.gaps(),
                 gap_samples_16k: stats.recovery.gap_samples_16k.load(Ordering::Acquire),
                 recoveries: stats.recovery.recoveries.load(Ordering::Acquire),
+                feed_error: feed_error.map(Arc::new),
             });
         }
         // Every worker has ended: the relay hands on the last events.

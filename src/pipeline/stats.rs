@@ -76,6 +76,9 @@ pub struct SourceReport {
     pub gap_samples_16k: u64,
     /// Streams reopened after a loss.
     pub recoveries: u64,
+    /// Why a file feed ended before its file did (a read error past the
+    /// header); what was fed before it was transcribed.
+    pub feed_error: Option<Arc<crate::dsp::AudioFileError>>,
 }
 
 /// The sizer's view of the pipeline: the fullest ring and all xruns.

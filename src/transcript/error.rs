@@ -15,6 +15,10 @@ pub enum WriteError {
         #[source]
         source: std::io::Error,
     },
+    /// The output is a FIFO (named pipe) that no process has open for
+    /// reading: opening it would wait for one forever.
+    #[error("transcript {path} is a pipe with no reader (start the reader first)")]
+    NoReader { path: PathBuf },
     /// The output path is a directory.
     #[error("transcript path {path} is a directory, not a file")]
     IsDirectory { path: PathBuf },

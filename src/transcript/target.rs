@@ -88,10 +88,7 @@ impl Target {
             }
             Ok(meta) if !meta.is_file() && !no_follow => {
                 // A FIFO or device: write in order, nothing to recover.
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(open_err)?;
+                let file = open_stream(path)?;
                 return Ok(Opened {
                     target: Target {
                         path: path.to_path_buf(),
@@ -263,6 +260,40 @@ impl Target {
         self.file.read_exact_at(&mut buf, 0)?;
         Ok(buf)
     }
+}
+
+/// Opens a FIFO or device for writing without waiting: a blocking open(2)
+/// of a FIFO waits until a reader comes, forever if none does, where no
+/// signal could stop hark. With no reader it is refused instead
+/// ([`WriteError::NoReader`]). Writes then block as usual (the writer's
+/// stop grace bounds them).
+fn open_stream(path: &Path) -> Result<File, WriteError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ENXIO) => WriteError::NoReader {
+                path: path.to_path_buf(),
+            },
+            _ => WriteError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; no memory is passed.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    if !cleared {
+        return Err(WriteError::Open {
+            path: path.to_path_buf(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(file)
 }
 
 /// Mode of the files hark creates: transcripts are private to their owner.

@@ -121,3 +121,153 @@ fn idle_endless_and_pipelining_clients_stay_bounded() {
         .expect("the metrics server stops");
     drop(pipeliner);
 }
+
+/// Names of the threads of process `pid` that start with `prefix`.
+fn threads_of(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// The real `hark live` with its metrics port under attack: hundreds of
+/// idle connections, heads sent a byte at a time that never end (each
+/// would hold a worker but for the head's deadline), one endless fast
+/// head, and a client that pipelines requests and never reads, all still
+/// connected when SIGINT comes. hark keeps its threads, exits 0, and does
+/// so within README's stop bound, measured from the signal.
+#[test]
+fn live_with_hostile_metrics_clients_stops_cleanly_on_sigint() {
+    use crate::support::STOP_BOUND;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    let _serial = crate::support::serial();
+    let server = hark::soundserver::SoundServer::start().expect("private sound server");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hark"))
+        .args([
+            "-v",
+            "live",
+            "--source",
+            "loopback",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--model")
+        .arg(crate::support::default_model())
+        .env_remove("HARK_MODEL")
+        .env_remove("HARK_LOG")
+        .envs(server.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The port hark picked, from its "metrics on http://ADDR/metrics" line,
+    // then the "listening" line.
+    let mut log = Vec::new();
+    let mut addr: Option<SocketAddr> = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !log
+        .iter()
+        .any(|l: &String| l.starts_with("hark: listening"))
+    {
+        assert!(Instant::now() < deadline, "hark did not start: {log:?}");
+        let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
+            assert!(child.try_wait().unwrap().is_none(), "hark ended: {log:?}");
+            continue;
+        };
+        if let Some(at) = line.find("metrics on http://") {
+            let rest = &line[at + "metrics on http://".len()..];
+            addr = rest.split('/').next().and_then(|a| a.parse().ok());
+        }
+        log.push(line);
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no metrics address logged: {log:?}"));
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    assert!(scrape_eventually(addr).contains("hark_"));
+
+    let idle: Vec<TcpStream> = (0..500)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect();
+    assert!(idle.len() >= 400, "only {} connections", idle.len());
+    let attacking = Arc::new(AtomicBool::new(true));
+    let mut attackers = Vec::new();
+    for _ in 0..WORKERS + 1 {
+        let attacking = Arc::clone(&attacking);
+        attackers.push(std::thread::spawn(move || {
+            // A byte every 100 ms, reconnecting whenever hark hangs up.
+            while attacking.load(Ordering::Acquire) {
+                let Ok(mut slow) = TcpStream::connect(addr) else {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                let _ = slow.write_all(b"GET / HTTP/1.1\r\nX-Slow: ");
+                while attacking.load(Ordering::Acquire) && slow.write_all(b"s").is_ok() {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }));
+    }
+    let mut endless = TcpStream::connect(addr).unwrap();
+    endless
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = endless.write_all(b"GET / HTTP/1.1\r\nX-Long: ");
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..64 {
+        if endless.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut pipeliner = TcpStream::connect(addr).unwrap();
+    pipeliner
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = pipeliner.write_all(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000));
+    std::thread::sleep(Duration::from_secs(3));
+    let metrics_threads = threads_of(pid, "hark-metrics");
+    assert!(
+        metrics_threads <= WORKERS + 1,
+        "{metrics_threads} metrics threads under attack"
+    );
+
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("hark did not end after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    attacking.store(false, Ordering::Release);
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    drop((idle, endless, pipeliner));
+    reader.join().unwrap();
+    log.extend(lines.try_iter());
+    let log = log.join("\n");
+    eprintln!("exit {status:?} {took:.2?} after SIGINT\n{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(took <= STOP_BOUND, "{took:.2?} from SIGINT to exit");
+}

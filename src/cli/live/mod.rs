@@ -74,6 +74,11 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<()> {
     );
     let interrupted = super::signals::install()?;
     let names: Vec<&str> = sources.iter().map(|s| s.source.speaker()).collect();
+    if args.record_overwrite {
+        for path in sources.iter().filter_map(|s| s.record.as_deref()) {
+            remove_old_recording(path)?;
+        }
+    }
     let config = session_config(&args, sources, threads, &interrupted);
     let session = Session::start(&model, config, writer).map_err(|e| match e {
         // With no server the host falls back to ALSA; an ALSA without any
@@ -339,6 +344,24 @@ fn no_sound_server(detail: &str) -> DeviceError {
     DeviceError::NoSoundServer {
         host: "PulseAudio".to_owned(),
         detail: format!("no server answers; {detail}"),
+    }
+}
+
+/// `--record-overwrite`: removes an earlier recording at `path` (a symlink
+/// is removed, not followed) so the new one is created in its place.
+fn remove_old_recording(path: &std::path::Path) -> Result<(), crate::pipeline::RecordError> {
+    let refuse = |e: std::io::Error| crate::pipeline::RecordError {
+        path: path.to_path_buf(),
+        source: hound::Error::IoError(e),
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(refuse(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory",
+        ))),
+        Ok(_) => std::fs::remove_file(path).map_err(refuse),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(refuse(e)),
     }
 }
 

@@ -380,4 +380,5 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 }
 
 mod lifecycle;
+mod record;
 mod terminal;

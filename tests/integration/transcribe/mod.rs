@@ -383,3 +383,4 @@ fn piped_output_has_no_progress_bar_nor_whisper_log() {
 
 mod queue;
 mod refusals;
+mod sparse;
