@@ -13,14 +13,16 @@
 //!    (same model file, greedy, 2 threads, timestamps), with the ratios and
 //!    the word difference between the transcripts;
 //! 4. live loopback latency (final line on stdout minus the end of its
-//!    audio) p50/p90/max and WER against hark's offline transcript, with 0,
-//!    1 and 2 competing busy processes.
+//!    audio) p50/p90/max and WER against the known text of the `known`
+//!    phrases (and against hark's offline transcript), with 0, 1 and 2
+//!    competing busy processes; offline WER against the known text beside.
 //!
 //! `cargo bench --bench memory` runs everything on the whole files; under
 //! `cargo test --benches` each live run plays only its first 20 s.
 //! `cargo bench --bench memory -- --soak MINUTES` runs only a soak of the
 //! real `hark live` (one source, the monologue played over and over): RSS
-//! every 5 minutes and its least-squares slope after the first 5, in MB/h.
+//! every 5 minutes and its least-squares slope after the first 5, in MB/h;
+//! `-- --offline` runs only part 3.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -261,6 +263,10 @@ fn main() {
         soak::run(&server, minutes);
         return;
     }
+    if std::env::args().any(|a| a == "--offline") {
+        side_by_side::run(&model, full);
+        return;
+    }
 
     // 1. The demo.
     let la = load_average();
@@ -336,14 +342,28 @@ fn main() {
     // 3. Offline, beside whisper-cli: interleaved runs, each tool's best.
     side_by_side::run(&model, full);
 
-    // 4. Latency under competing load.
+    // 4. Latency under competing load, on the phrases whose words are known.
+    let (known, known_s) = clip(dir.path(), "known", length);
+    let known_text = std::fs::read_to_string(root().join("assets/real/known.txt"))
+        .expect("assets/real/known.txt: run scripts/real-speech.sh");
     let mut command = hark();
     command
         .args(["transcribe", "-f", "jsonl", "-m"])
         .arg(&model)
-        .arg(&phrases);
+        .arg(&known);
     let (_, _, out) = offline(command);
     let reference = text_of_jsonl(&out);
+    // A quick run plays only the start: score against the words it holds.
+    let known_words = if full {
+        known_text.clone()
+    } else {
+        reference.clone()
+    };
+    println!(
+        "offline hark transcribe of the known phrases: WER {:.1}% against the known text{}",
+        score::wer(&known_words, &reference).rate() * 100.0,
+        if full { "" } else { " (quick: against itself)" }
+    );
     for competitors in [0, 1, 2] {
         let mut hogs = busy(competitors);
         std::thread::sleep(Duration::from_secs(1));
@@ -356,8 +376,8 @@ fn main() {
                 "--loopback-device",
                 soundserver::SPEAKER_MONITOR,
             ],
-            &[(soundserver::SPEAKER_SINK, &phrases)],
-            phrases_s,
+            &[(soundserver::SPEAKER_SINK, &known)],
+            known_s,
         );
         for hog in &mut hogs {
             let _ = hog.kill();
@@ -372,6 +392,7 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ");
         let wer = score::wer(&reference, &text);
+        let wer_known = score::wer(&known_words, &text);
         let lost = run
             .stderr
             .lines()
@@ -381,11 +402,12 @@ fn main() {
             .to_owned();
         println!(
             "latency, {competitors} busy: p50 {:.2} s, p90 {:.2} s, max {:.2} s over {} finals; \
-             WER vs offline {:.1}%; peak RSS {:.1} MiB (load {la}); {lost}",
+             WER vs known text {:.1}%, vs offline {:.1}%; peak RSS {:.1} MiB (load {la}); {lost}",
             percentile(&latencies, 50.0),
             percentile(&latencies, 90.0),
             latencies.last().copied().unwrap_or(f64::NAN),
             latencies.len(),
+            wer_known.rate() * 100.0,
             wer.rate() * 100.0,
             run.rss.peak_mib()
         );
