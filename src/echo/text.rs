@@ -2,9 +2,12 @@
 //! whose words agree with a loopback utterance of the same moment is the far
 //! end again, not the local talker, and is dropped (and counted).
 //!
-//! A final mic event is held until the loopback has committed past its end
+//! A final mic event is held until the loopback has reached past its end
 //! (or [`FilterConfig::hold`] has passed), then compared with the loopback
-//! finals that overlap it in time. It is echo when most of its words
+//! finals that overlap it in time and with the loopback's newest partial
+//! (a long far-end utterance may still be open when the mic's final is
+//! decided: a CI run let "This is my" through, inside the far end's "My
+//! name is Bruce ...", whose final came later). It is echo when most of its words
 //! ([`FilterConfig::echo_share`]) occur in those loopback utterances and it
 //! has at most [`FilterConfig::own_words`] words the far end did not say; a
 //! mic utterance with more words of its own (double talk, the local talker
@@ -54,6 +57,9 @@ pub struct EchoFilter {
     loopback: VecDeque<(f64, f64, Vec<String>)>,
     /// End of the newest loopback final or partial seen.
     loopback_until: f64,
+    /// The loopback's newest partial since its last final: (start, end,
+    /// words).
+    partial: Option<(f64, f64, Vec<String>)>,
     /// Mic finals waiting for the loopback, with when they arrived.
     held: VecDeque<(Event, Instant)>,
 }
@@ -65,6 +71,7 @@ impl EchoFilter {
             stats,
             loopback: VecDeque::new(),
             loopback_until: f64::NEG_INFINITY,
+            partial: None,
             held: VecDeque::new(),
         }
     }
@@ -76,9 +83,16 @@ impl EchoFilter {
                 if matches!(kind, EventKind::Final | EventKind::Partial) {
                     self.loopback_until = self.loopback_until.max(event.end);
                 }
-                if kind == EventKind::Final {
-                    self.loopback
-                        .push_back((event.start, event.end, normalize(&event.text)));
+                match kind {
+                    EventKind::Final => {
+                        self.partial = None;
+                        self.loopback
+                            .push_back((event.start, event.end, normalize(&event.text)));
+                    }
+                    EventKind::Partial => {
+                        self.partial = Some((event.start, event.end, normalize(&event.text)));
+                    }
+                    EventKind::Gap => {}
                 }
                 out.push(event);
             }
@@ -138,6 +152,7 @@ impl EchoFilter {
         let far: HashSet<&str> = self
             .loopback
             .iter()
+            .chain(self.partial.iter())
             .filter(|(start, end, _)| *start - slack <= event.end && event.start <= *end + slack)
             .flat_map(|(_, _, w)| w.iter().map(String::as_str))
             .collect();

@@ -287,6 +287,53 @@ fn final_event(source: Source, start: f64, end: f64, text: &str) -> Event {
     }
 }
 
+/// A long far-end utterance is still open (only its partial is out) when
+/// the loopback has reached past a mic final's end: the mic final is
+/// compared with that partial too. (CI: "This is my" at 7.4-8.2 s, inside
+/// the far end's "My name is Bruce ..." of 6.8-11.5 s, went through as the
+/// mic because only loopback finals were compared.)
+#[test]
+fn text_filter_compares_with_the_far_end_utterance_still_open() {
+    let _serial = crate::support::serial();
+    let stats = Arc::new(EchoStats::new());
+    let mut filter = EchoFilter::new(FilterConfig::default(), Arc::clone(&stats));
+    let now = Instant::now();
+    let mut out = Vec::new();
+    filter.push(
+        final_event(Source::Mic, 7.38, 8.16, "This is my"),
+        now,
+        &mut out,
+    );
+    let partial = Event {
+        kind: EventKind::Partial,
+        ..final_event(
+            Source::Loopback,
+            6.79,
+            9.4,
+            "My name is Bruce, Bravo Romeo Uniform",
+        )
+    };
+    filter.push(partial, now, &mut out);
+    assert!(
+        out.iter().all(|e| e.source != Source::Mic),
+        "echo released as the mic: {out:?}"
+    );
+    assert_eq!(stats.suppressed_utterances.load(Ordering::Relaxed), 1);
+    // The local talker over the same stretch keeps their words.
+    filter.push(
+        final_event(Source::Mic, 8.5, 10.0, "Front center, front left"),
+        now,
+        &mut out,
+    );
+    filter.finish(&mut out);
+    let mic: Vec<&str> = out
+        .iter()
+        .filter(|e| e.source == Source::Mic)
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(mic, ["Front center, front left"]);
+}
+
 /// The text filter drops a mic utterance repeating the loopback's words of
 /// the same moment, and keeps double talk and later repeats.
 #[test]
