@@ -245,20 +245,8 @@ fn live_with_hostile_metrics_clients_stops_cleanly_on_sigint() {
         "{metrics_threads} metrics threads under attack"
     );
 
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("hark did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = signalled.elapsed();
+    let (status, took) =
+        crate::support::interrupt(&mut child, Duration::from_secs(120), "hostile clients");
     attacking.store(false, Ordering::Release);
     for attacker in attackers {
         attacker.join().unwrap();

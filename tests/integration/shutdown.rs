@@ -55,20 +55,7 @@ fn interrupt_when_blocked(mut child: Child, what: &str) {
         assert!(Instant::now() < deadline, "{what}: hark never wrote");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > EXIT_TIMEOUT {
-            let _ = child.kill();
-            panic!("{what}: hark did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = signalled.elapsed();
+    let (status, took) = crate::support::interrupt(&mut child, EXIT_TIMEOUT, what);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     eprintln!("{what}: exit {status:?} {took:.2?} after SIGINT\n{stderr}");

@@ -5,8 +5,9 @@ pub mod echo;
 pub mod fifo;
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// README ("Stopping"): the first SIGINT ends hark within this, whatever
 /// its transcript target or metrics clients do (measured 3-6 s here). Tests
@@ -14,6 +15,25 @@ use std::time::Duration;
 pub const STOP_BOUND: Duration = Duration::from_secs(20);
 
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Sends SIGINT to `child` and waits for it to end, at most `timeout` (then
+/// kills it and fails, naming `what`); its exit status and the time from
+/// the signal to the exit.
+pub fn interrupt(child: &mut Child, timeout: Duration, what: &str) -> (ExitStatus, Duration) {
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let signalled = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, signalled.elapsed());
+        }
+        if signalled.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("{what}: hark did not end after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// One test at a time (see the binary's doc); a failed test does not
 /// poison the lock for the others.

@@ -140,24 +140,12 @@ fn a_sparse_4_gib_wav_is_streamed_in_realtime_and_stops_on_sigint() {
     std::thread::sleep(Duration::from_secs(5));
     assert!(child.try_wait().unwrap().is_none(), "hark ended early");
     let peak = peak_rss_kib(pid);
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > EXIT_TIMEOUT {
-            let _ = child.kill();
-            panic!("hark did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, took) = crate::support::interrupt(&mut child, EXIT_TIMEOUT, "sparse --realtime");
     reader.join().unwrap();
     let log: Vec<String> = lines.try_iter().collect();
     eprintln!(
         "exit {status:?} {:.2?} after SIGINT, peak RSS {peak} KiB\n{}",
-        signalled.elapsed(),
+        took,
         log.join("\n")
     );
     assert_eq!(status.code(), Some(0), "{}", log.join("\n"));
