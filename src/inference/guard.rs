@@ -29,7 +29,11 @@ pub fn is_invented(h: &Hypothesis) -> bool {
     h.no_speech > 0.6 && mean_p < 0.6
 }
 
-/// Cuts a run of a 2-4 word n-gram said three or more times in a row (a
+/// The longest n-gram whose loops are cut: a pass over a piece with its
+/// lead once said a 15-word count three times.
+const MAX_LOOP_WORDS: usize = 16;
+
+/// Cuts a run of a 2-16 word n-gram said three or more times in a row (a
 /// single word: four or more, since people do say "CQ, CQ, CQ") to its first
 /// occurrence, wherever it starts. Returns whether it cut.
 ///
@@ -37,7 +41,7 @@ pub fn is_invented(h: &Hypothesis) -> bool {
 /// of clubs seven of clubs go forward" keeps "go forward").
 pub fn cut_repetition(words: &mut Vec<Word>) -> bool {
     let mut cut = false;
-    for n in 1..=4 {
+    for n in 1..=MAX_LOOP_WORDS {
         let mut i = 0;
         let min_repeats = if n == 1 { 3 } else { 2 };
         while i + (min_repeats + 1) * n <= words.len() {

@@ -51,6 +51,7 @@
 //! Not real-time safe.
 
 mod config;
+mod lead;
 mod piece;
 
 use std::collections::VecDeque;
@@ -79,6 +80,11 @@ pub struct Stream {
     window: Vec<f32>,
     /// Absolute sample index of `window[0]` (the open piece's start).
     window_start: u64,
+    /// The utterance's last committed pieces, just before `window_start`,
+    /// about [`StreamConfig::lead`] long: decoded in front of the open piece.
+    lead: VecDeque<lead::Lead>,
+    /// Absolute end of the lead's audio.
+    lead_end: u64,
     /// Absolute end (exclusive) of the newest audio received.
     received_until: u64,
     /// Absolute end of the audio committed or read by the last pass.
@@ -111,6 +117,8 @@ impl Stream {
             inbox: VecDeque::new(),
             window: Vec::new(),
             window_start: 0,
+            lead: VecDeque::new(),
+            lead_end: 0,
             received_until: 0,
             decoded_until: 0,
             in_utterance: false,
@@ -156,11 +164,13 @@ impl Stream {
                     if self.window.is_empty() {
                         self.window_start = start;
                         self.decoded_until = self.decoded_until.max(start);
+                        self.join_lead(start);
                     }
                 }
                 VadEvent::Audio { start, samples } => {
                     if self.window.is_empty() {
                         self.window_start = start;
+                        self.join_lead(start);
                     }
                     // The VAD's audio is contiguous inside an utterance.
                     let gap = start.saturating_sub(self.window_end()) as usize;
@@ -326,7 +336,13 @@ impl Stream {
             None => self.window_end(),
         };
         let end_s = end as f64 / SAMPLE_RATE_HZ as f64;
-        self.drop_piece(end, self.speech_end.is_some_and(|(e, _)| e <= end));
+        self.drop_piece(
+            end,
+            self.speech_end.is_some_and(|(e, _)| e <= end),
+            Vec::new(),
+        );
+        // Its words are not known: it cannot lead the next piece.
+        self.lead.clear();
         vec![Event {
             source: self.config.source,
             kind: EventKind::Gap,
@@ -357,6 +373,10 @@ const MAX_WAIT_ON_PURPOSE: Duration = Duration::from_millis(1500);
 /// Pieces closer than this belong to one flow of speech, whose committed
 /// text is the next piece's prompt; after a longer pause, none.
 const FLOW_GAP: Duration = Duration::from_millis(1000);
+/// An utterance that starts less than this after the last one ended keeps
+/// its pieces as its lead: speech that goes on, not a new phrase (the VAD's
+/// hangover and pre-roll are already quiet between them).
+const LEAD_GAP: Duration = Duration::from_millis(300);
 /// Committed words kept as context.
 const CONTEXT_WORDS: usize = 40;
 

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::lead::lead_split;
 use super::{samples, PauseAt, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
 use crate::event::{Event, EventKind};
 use crate::inference::decode::Decode;
@@ -42,7 +43,12 @@ impl Stream {
     /// The piece at the front of the window that is complete, if any.
     pub(super) fn complete_piece(&self) -> Option<Piece> {
         let start = self.window_start;
-        let min = start + samples(self.config.min_piece);
+        let min_piece = if self.lead.is_empty() {
+            self.config.min_piece
+        } else {
+            self.config.min_led_piece
+        };
+        let min = start + samples(min_piece);
         let max = start + samples(self.config.max_piece);
         // The first pause that makes a piece of a fitting length, before the
         // utterance's end: where pieces end depends on the audio alone, not
@@ -133,7 +139,7 @@ impl Stream {
         let pause = self.pause_to_read();
         let covered_until = pause.unwrap_or_else(|| self.window_end());
         let len = (covered_until - self.window_start) as usize;
-        let hypothesis = match self.decode(decoder, len) {
+        let words = match self.pass(decoder, len) {
             Err(InferenceError::Aborted) => {
                 // Nothing read: the next decision sees the event that
                 // aborted it.
@@ -142,7 +148,6 @@ impl Stream {
             }
             other => other?,
         };
-        let words = self.clean_words(&hypothesis, self.window_start);
         self.last = Some(Pass {
             words: words.clone(),
             covered_until,
@@ -186,8 +191,7 @@ impl Stream {
                 }
                 _ => {
                     let len = (piece.read_to - self.window_start) as usize;
-                    let hypothesis = self.decode(decoder, len)?;
-                    self.clean_words(&hypothesis, self.window_start)
+                    self.pass(decoder, len)?
                 }
             }
         };
@@ -201,7 +205,11 @@ impl Stream {
         }
         let piece_start_s = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
         let voiced_end_s = piece.voiced_end.max(self.window_start) as f64 / SAMPLE_RATE_HZ as f64;
-        self.drop_piece(piece.end, piece.closes);
+        self.drop_piece(
+            piece.end,
+            piece.closes,
+            words.iter().map(|w| w.text.clone()).collect(),
+        );
         if words.is_empty() {
             return Ok(Vec::new());
         }
@@ -225,9 +233,14 @@ impl Stream {
 
     /// Removes the piece ending at `end` from the window; `closes` ends the
     /// utterance too, and lets the next waiting events in.
-    pub(super) fn drop_piece(&mut self, end: u64, closes: bool) {
+    pub(super) fn drop_piece(&mut self, end: u64, closes: bool, words: Vec<String>) {
         let n = (end.saturating_sub(self.window_start) as usize).min(self.window.len());
-        self.window.drain(..n);
+        if self.config.lead.is_zero() {
+            self.window.drain(..n);
+        } else {
+            let audio = self.window.drain(..n).collect();
+            self.push_lead(audio, words, end);
+        }
         self.window_start = end;
         self.decoded_until = self.decoded_until.max(end);
         self.last = None;
@@ -243,10 +256,37 @@ impl Stream {
         }
     }
 
-    /// Decodes the first `len` samples of the window.
-    pub(super) fn decode(
+    /// Decodes the first `len` samples of the window, after the lead: the
+    /// words of the open piece, in absolute seconds, cleaned.
+    fn pass(&mut self, decoder: &mut dyn Decode, len: usize) -> Result<Vec<Word>, InferenceError> {
+        let len = len.min(self.window.len());
+        if let Some((audio, lead_words)) = self.lead_audio(len) {
+            let lead_len = audio.len() - len;
+            let hypothesis = self.decode(decoder, &audio, len)?;
+            let mut words = self.clean_words(&hypothesis, self.window_start - lead_len as u64);
+            let start = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
+            if let Some(own) = lead_split(&words, &lead_words, start) {
+                words.drain(..own);
+                for w in &mut words {
+                    w.start = w.start.max(start);
+                    w.end = w.end.max(w.start);
+                }
+                return Ok(words);
+            }
+            // Whisper heard the lead otherwise: where its words end is not
+            // known, so the piece is decoded on its own.
+            self.stats.lead_mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+        let audio = self.window[..len].to_vec();
+        let hypothesis = self.decode(decoder, &audio, len)?;
+        Ok(self.clean_words(&hypothesis, self.window_start))
+    }
+
+    /// Decodes `audio`, which ends where the pass reads to in the window.
+    fn decode(
         &mut self,
         decoder: &mut dyn Decode,
+        audio: &[f32],
         len: usize,
     ) -> Result<Hypothesis, InferenceError> {
         let keep = self.context.len().saturating_sub(self.config.prompt_words);
@@ -256,8 +296,7 @@ impl Stream {
             temperature_fallback: false,
             word_times: true,
         };
-        let len = len.min(self.window.len());
-        let hypothesis = decoder.decode(&self.window[..len], &request)?;
+        let hypothesis = decoder.decode(audio, &request)?;
         self.last_pass = hypothesis.elapsed;
         self.decoded_until = self.decoded_until.max(self.window_start + len as u64);
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
@@ -266,7 +305,7 @@ impl Stream {
             .fetch_add(hypothesis.elapsed.as_micros() as u64, Ordering::Relaxed);
         self.stats
             .decoded_samples
-            .fetch_add(len as u64, Ordering::Relaxed);
+            .fetch_add(audio.len() as u64, Ordering::Relaxed);
         self.record_lag(self.lag_samples());
         Ok(hypothesis)
     }
