@@ -4,7 +4,8 @@
 //! Whisper decodes a whole window at a time, so streaming means decoding a
 //! growing window again and again. The policy cuts each utterance into
 //! **pieces at pauses** and commits each piece whole, from one pass over
-//! exactly its own audio. Pieces never overlap, so no word can be committed
+//! its own audio (after the lead, item 3, whose words are dropped). Pieces
+//! never overlap, so no word can be committed
 //! twice, and no text alignment or word timestamps are needed to find where
 //! committed text ends (Whisper's are off by up to seconds on real speech,
 //! which is what made the earlier agreement-based policy repeat sentences).
@@ -26,27 +27,36 @@
 //!    back, that pass heard exactly the piece and its words are committed
 //!    the moment the VAD closes the utterance, with no pass of its own;
 //!    otherwise one pass over the piece runs and is committed.
-//! 3. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
+//!    After a lead (below) the piece may end at a pause once it is
+//!    [`StreamConfig::min_led_piece`] (1.5 s) long.
+//! 3. **The lead** ([`lead`]): the utterance's last ~3 s of committed
+//!    pieces (and the last utterance's, when this one started within
+//!    [`LEAD_GAP`] of its end) are decoded again in front of the open piece,
+//!    so a short piece is heard in its context; the pass's leading words
+//!    that repeat the lead's committed words are found by edit distance and
+//!    dropped, and a pass that heard the lead otherwise is decoded again
+//!    without it.
+//! 4. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
 //!    a usable pause is cut at its quietest 100 ms in the second half of that
 //!    span (and the next piece's leading words that repeat the committed tail
 //!    are dropped, as such a cut may fall inside a word).
-//! 4. **No prompt by default.** Committed text fed back as Whisper's prompt
+//! 5. **No prompt by default.** Committed text fed back as Whisper's prompt
 //!    seeded repetition loops on real speech ("7 of close. 7 of close. ..."),
 //!    so pieces are decoded on their own, as whisper.cpp's `whisper-stream`
 //!    does. [`StreamConfig::prompt_words`] turns on a prompt from the current
 //!    flow of speech (pieces less than [`FLOW_GAP`] apart; never across a
 //!    real pause); a piece's leading words that repeat the committed tail
 //!    are dropped either way.
-//! 5. **Falling behind** never skips audio: events are taken in order, one
+//! 6. **Falling behind** never skips audio: events are taken in order, one
 //!    utterance at a time, and pieces end where they would on a fast
 //!    machine (the first fitting pause), so a slow CPU commits the same
 //!    pieces later, never other words; it sheds partial passes instead.
-//! 6. **Guards** ([`super::guard`]): a pass whose no-speech probability is
+//! 7. **Guards** ([`super::guard`]): a pass whose no-speech probability is
 //!    high and whose words are unsure yields nothing; a repeated n-gram run is
 //!    cut to one; audio after the last voiced sample is never decoded on its
 //!    own (Whisper invents text on silence). Final events' times never go
 //!    backwards and stay inside their piece's audio.
-//! 7. **Stop** ([`Stream::finish`]) decodes and commits whatever is left.
+//! 8. **Stop** ([`Stream::finish`]) decodes and commits whatever is left.
 //!
 //! Not real-time safe.
 
