@@ -276,6 +276,14 @@ fn a_stopped_reference_delays_the_mic_by_at_most_the_bounded_wait() {
     assert!(stats.frames_without_reference.load(Ordering::Relaxed) >= 30);
 }
 
+/// The texts the filter let through as the mic, in order.
+fn mic_texts(out: &[Event]) -> Vec<&str> {
+    out.iter()
+        .filter(|e| e.source == Source::Mic)
+        .map(|e| e.text.as_str())
+        .collect()
+}
+
 fn final_event(source: Source, start: f64, end: f64, text: &str) -> Event {
     Event {
         source,
@@ -326,11 +334,7 @@ fn text_filter_compares_with_the_far_end_utterance_still_open() {
         &mut out,
     );
     filter.finish(&mut out);
-    let mic: Vec<&str> = out
-        .iter()
-        .filter(|e| e.source == Source::Mic)
-        .map(|e| e.text.as_str())
-        .collect();
+    let mic = mic_texts(&out);
     assert_eq!(mic, ["Front center, front left"]);
 }
 
@@ -379,11 +383,7 @@ fn text_filter_drops_echo_and_keeps_double_talk() {
         &mut out,
     );
     filter.finish(&mut out);
-    let mic: Vec<&str> = out
-        .iter()
-        .filter(|e| e.source == Source::Mic)
-        .map(|e| e.text.as_str())
-        .collect();
+    let mic = mic_texts(&out);
     assert_eq!(
         mic,
         ["Glue the sheet to the dark blue background, canoe", far],

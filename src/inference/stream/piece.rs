@@ -277,9 +277,11 @@ impl Stream {
             // known, so the piece is decoded on its own.
             self.stats.lead_mismatches.fetch_add(1, Ordering::Relaxed);
         }
-        let audio = self.window[..len].to_vec();
-        let hypothesis = self.decode(decoder, &audio, len)?;
-        Ok(self.clean_words(&hypothesis, self.window_start))
+        // Decoded in place (the window is put back whatever the outcome).
+        let window = std::mem::take(&mut self.window);
+        let hypothesis = self.decode(decoder, &window[..len], len);
+        self.window = window;
+        Ok(self.clean_words(&hypothesis?, self.window_start))
     }
 
     /// Decodes `audio`, which ends where the pass reads to in the window.
