@@ -417,7 +417,7 @@ impl Segmenter {
 }
 
 /// A frame's RMS level, dBFS.
-fn level_db(frame: &[f32]) -> f32 {
+pub(crate) fn level_db(frame: &[f32]) -> f32 {
     let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32;
     10.0 * power.max(1e-12).log10()
 }

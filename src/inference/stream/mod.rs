@@ -17,7 +17,10 @@
 //!    short phrase does not wait behind one over its first word). Its words
 //!    are the partial hypothesis. Silence (no open utterance) costs no pass
 //!    at all. Load-adaptive inference ([`super::load`]) makes partials
-//!    sparser, or stops them, while the worker is behind.
+//!    sparser, or stops them, while the worker is behind. No partial starts
+//!    while the newest audio has gone quiet (for up to 176 ms): the pass at
+//!    the pause the VAD may be about to report is the one that commits, and
+//!    a partial's encoder cannot be aborted.
 //! 2. **A piece ends at the utterance's end, or at a pause** the VAD
 //!    reports inside the utterance ([`VadEvent::Pause`]: the voice stopped
 //!    and the level stayed low for 112 ms) once the piece is at least
@@ -25,7 +28,10 @@
 //!    into fragments Whisper mishears, measured on real speech). At every
 //!    pause a pass runs over the audio up to it; if the voice does not come
 //!    back, that pass heard exactly the piece and its words are committed
-//!    the moment the VAD closes the utterance, with no pass of its own;
+//!    the moment the VAD closes the utterance, with no pass of its own
+//!    (for the utterance's last piece, any pass at a pause after all of its
+//!    voice will do: a tail pause that follows a soft ending gets no pass
+//!    of its own when the last one already read past that ending);
 //!    otherwise one pass over the piece runs and is committed.
 //!    After a lead (below) the piece may end at a pause once it is
 //!    [`StreamConfig::min_led_piece`] (1.5 s) long.
@@ -35,7 +41,8 @@
 //!    so a short piece is heard in its context; the pass's leading words
 //!    that repeat the lead's committed words are found by edit distance and
 //!    dropped, and a pass that heard the lead otherwise is decoded again
-//!    without it.
+//!    without it. A lead carried across an utterance's end holds at least
+//!    two words.
 //! 4. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
 //!    a usable pause is cut at its quietest 100 ms in the second half of that
 //!    span (and the next piece's leading words that repeat the committed tail
@@ -63,6 +70,8 @@
 mod config;
 mod lead;
 mod piece;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -73,7 +82,7 @@ use super::engine::SAMPLE_RATE_HZ;
 use super::load::Partials;
 use super::InferenceError;
 use crate::event::{Event, EventKind, Source};
-use crate::vad::VadEvent;
+use crate::vad::{level_db, VadEvent, FRAME_SAMPLES, PAUSE_DROP_DB};
 
 pub use config::{Action, StreamConfig, StreamStats};
 use piece::Pass;
@@ -226,6 +235,13 @@ impl Stream {
         if self.pause_to_read().is_some() {
             return Action::Decode;
         }
+        if (1..frames(HOLD_QUIET)).contains(&self.quiet_frames()) {
+            // The voice may be pausing: the VAD reports a pause 112 ms into
+            // the quiet, and the pass at it is the one that commits; a
+            // partial started now would hold it back by a whole pass (its
+            // encoder cannot be aborted).
+            return Action::Wait;
+        }
         let new_audio = self
             .window_end()
             .saturating_sub(self.decoded_until.max(self.window_start));
@@ -244,9 +260,38 @@ impl Stream {
     /// exactly there is the one that commits the utterance if the voice
     /// does not come back (so the commit needs no pass of its own).
     fn pause_to_read(&self) -> Option<u64> {
-        let cut = self.pauses.back()?.cut;
-        let read = self.last.as_ref().map_or(0, |p| p.covered_until);
+        let newest = self.pauses.back()?;
+        let (read, at_pause) = self
+            .last
+            .as_ref()
+            .map_or((0, false), |p| (p.covered_until, p.at_pause));
+        if newest.tail && at_pause && read >= newest.voiced_end {
+            // The soft tail ended before the pause the last pass read to:
+            // that pass heard all of the voice, and commits the utterance if
+            // it ends here (reading to the tail's cut again cost a pass).
+            return None;
+        }
+        let cut = newest.cut;
         (read < cut && cut <= self.window_end()).then_some(cut)
+    }
+
+    /// Frames (of [`FRAME_SAMPLES`]) at the end of the window that are
+    /// quiet the way the VAD's pauses start: [`PAUSE_DROP_DB`] under the
+    /// loudest frame of the last 2 s.
+    fn quiet_frames(&self) -> usize {
+        let levels: Vec<f32> = self
+            .window
+            .rchunks_exact(FRAME_SAMPLES)
+            .take(frames(PEAK_SPAN))
+            .map(level_db)
+            .collect();
+        let Some(peak) = levels.iter().copied().reduce(f32::max) else {
+            return 0;
+        };
+        levels
+            .iter()
+            .take_while(|&&level| level < peak - PAUSE_DROP_DB)
+            .count()
     }
 
     /// Sets how many partial passes to run (load-adaptive inference: fewer
@@ -387,8 +432,19 @@ const FLOW_GAP: Duration = Duration::from_millis(1000);
 /// its pieces as its lead: speech that goes on, not a new phrase (the VAD's
 /// hangover and pre-roll are already quiet between them).
 const LEAD_GAP: Duration = Duration::from_millis(300);
+/// How long a partial pass is held back while the newest audio is quiet
+/// (the VAD's pause, 112 ms, plus a margin): a pause did not come (the
+/// detector still hears a soft voice), and the partial runs.
+const HOLD_QUIET: Duration = Duration::from_millis(176);
+/// The audio whose loudest frame the quiet is measured against.
+const PEAK_SPAN: Duration = Duration::from_secs(2);
 /// Committed words kept as context.
 const CONTEXT_WORDS: usize = 40;
+
+/// Whole VAD frames in `d`.
+fn frames(d: Duration) -> usize {
+    samples(d) as usize / FRAME_SAMPLES
+}
 
 fn samples(d: Duration) -> u64 {
     (d.as_secs_f64() * SAMPLE_RATE_HZ as f64) as u64
