@@ -29,6 +29,11 @@ for f in "$raw/hts1a.raw" "$wav/ve9qrp.wav" "$alsa/Front_Center.wav"; do
 done
 command -v sox >/dev/null || { echo "real-speech: sox missing: apt-get install sox" >&2; exit 1; }
 
+# No dither (-D), fixed random seeds (-R): sox dithers by default when it writes 16-bit samples,
+# with a new seed each run, so every fresh clone built slightly different audio, Whisper's offline
+# transcript of it (the streaming tests' reference) changed words ("12345" / "one two three four
+# five"), and CI failed a bound the same commit met here.
+export SOX_OPTS="-R -D"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"

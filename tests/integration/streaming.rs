@@ -298,8 +298,13 @@ fn real_speech_holds(name: &str, seconds: f64) -> f64 {
 fn real_unbroken_reading_is_committed_once_in_order() {
     let _serial = crate::support::serial();
     // Phrases of real speakers 0.1-0.2 s apart: one long utterance for the
-    // VAD, cut into pieces at its pauses.
-    let wer = real_speech_holds("unbroken-16k.wav", 30.0);
+    // VAD, cut into pieces at its pauses. It ends before the countdown at
+    // 25.5 s ("1 2 3 4 5 5 4 3 2 1 golf 3 papa lima"), which the offline
+    // reference wrote as "12345, 5 4 3 2 1", "One two three ..." or
+    // "1234554321g" from one copy of the audio to the next (the copies
+    // differed only by sox's dither, -90 dB): up to 0.17 of WER that
+    // measured the reference's number formatting, not the streaming.
+    let wer = real_speech_holds("unbroken-16k.wav", 25.5);
     assert!(wer <= UNBROKEN_MAX_WER, "WER against offline {wer:.3}");
 }
 
@@ -316,7 +321,8 @@ fn real_monologue_is_committed_once_in_order() {
 /// end where they would on an idle machine whatever the load (the policy's
 /// property tests). With the lead, ten runs in a row: unbroken 30 s 0.116
 /// every time (0.140 before the lead); monologue 40 s 0.096-0.157 (0.108 in
-/// six of ten). The margin is for Whisper's float results on another CPU's
+/// six of ten). On the audio built without dither (session 10, one run):
+/// unbroken 25.5 s 0.110, monologue 0.122. The margin is for Whisper's float results on another CPU's
 /// vector units, which can flip a word or two.
 const UNBROKEN_MAX_WER: f64 = 0.16;
 const MONOLOGUE_MAX_WER: f64 = 0.20;
