@@ -322,7 +322,7 @@ fn real_monologue_is_committed_once_in_order() {
 /// property tests). With the lead, ten runs in a row: unbroken 30 s 0.116
 /// every time (0.140 before the lead); monologue 40 s 0.096-0.157 (0.108 in
 /// six of ten). On the audio built with a fixed dither seed (session 10):
-/// unbroken 25.5 s 0.082, one run. The margin is for Whisper's float results on another CPU's
-/// vector units, which can flip a word or two.
+/// unbroken 25.5 s 0.082, one run. The margin is for Whisper's float
+/// results on another CPU's vector units, which can flip a word or two.
 const UNBROKEN_MAX_WER: f64 = 0.16;
 const MONOLOGUE_MAX_WER: f64 = 0.20;

@@ -279,18 +279,17 @@ impl Stream {
     /// quiet the way the VAD's pauses start: [`PAUSE_DROP_DB`] under the
     /// loudest frame of the last 2 s.
     fn quiet_frames(&self) -> usize {
-        let levels: Vec<f32> = self
-            .window
-            .rchunks_exact(FRAME_SAMPLES)
-            .take(frames(PEAK_SPAN))
-            .map(level_db)
-            .collect();
-        let Some(peak) = levels.iter().copied().reduce(f32::max) else {
+        let levels = || {
+            self.window
+                .rchunks_exact(FRAME_SAMPLES)
+                .take(frames(PEAK_SPAN))
+                .map(level_db)
+        };
+        let Some(peak) = levels().reduce(f32::max) else {
             return 0;
         };
-        levels
-            .iter()
-            .take_while(|&&level| level < peak - PAUSE_DROP_DB)
+        levels()
+            .take_while(|&level| level < peak - PAUSE_DROP_DB)
             .count()
     }
 
