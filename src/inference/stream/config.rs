@@ -84,8 +84,8 @@ pub struct StreamStats {
     pub forced_cuts: AtomicU64,
     /// Passes discarded as invented text on non-speech.
     pub rejected_passes: AtomicU64,
-    /// Passes whose lead Whisper heard otherwise than it was committed
-    /// (decoded again without it).
+    /// Passes whose lead Whisper heard otherwise than it was committed, or
+    /// that stopped at the lead's end (decoded again without it).
     pub lead_mismatches: AtomicU64,
     /// Repetition loops cut.
     pub loops_cut: AtomicU64,

@@ -4,6 +4,7 @@
 //! Not real-time safe.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::lead::lead_split;
 use super::{samples, PauseAt, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
@@ -148,6 +149,13 @@ impl Stream {
             }
             other => other?,
         };
+        tracing::debug!(
+            source = %self.config.source,
+            read_to = covered_until as f64 / SAMPLE_RATE_HZ as f64,
+            at_pause = pause.is_some(),
+            words = words.len(),
+            "partial pass"
+        );
         self.last = Some(Pass {
             words: words.clone(),
             covered_until,
@@ -222,6 +230,16 @@ impl Stream {
             self.stats.forced_cuts.fetch_add(1, Ordering::Relaxed);
         }
         let piece_start_s = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
+        tracing::debug!(
+            source = %self.config.source,
+            start = piece_start_s,
+            end = piece.end as f64 / SAMPLE_RATE_HZ as f64,
+            voiced_end = piece.voiced_end as f64 / SAMPLE_RATE_HZ as f64,
+            closes = piece.closes,
+            words = words.len(),
+            repeated,
+            "piece committed"
+        );
         let voiced_end_s = piece.voiced_end.max(self.window_start) as f64 / SAMPLE_RATE_HZ as f64;
         self.drop_piece(
             piece.end,
@@ -283,7 +301,22 @@ impl Stream {
             let hypothesis = self.decode(decoder, &audio, len)?;
             let mut words = self.clean_words(&hypothesis, self.window_start - lead_len as u64);
             let start = self.window_start as f64 / SAMPLE_RATE_HZ as f64;
-            if let Some(own) = lead_split(&words, &lead_words, start) {
+            // A split that leaves the piece no words, over half a second
+            // of its audio or more, is Whisper ending its text at the
+            // lead's end, not a piece without words: traced in a live run,
+            // the lead "The order number is 317." came out and "and the
+            // total comes to ninety-nine dollars" never did, and committing
+            // that split lost the sentence.
+            let split = lead_split(&words, &lead_words, start)
+                .filter(|&own| own < words.len() || (len as u64) < samples(LEAD_STOP_MIN));
+            if let Some(own) = split {
+                tracing::debug!(
+                    source = %self.config.source,
+                    lead = lead_words.len(),
+                    heard = words.len(),
+                    own = words.len() - own,
+                    "lead split"
+                );
                 words.drain(..own);
                 for w in &mut words {
                     w.start = w.start.max(start);
@@ -291,8 +324,8 @@ impl Stream {
                 }
                 return Ok(words);
             }
-            // Whisper heard the lead otherwise: where its words end is not
-            // known, so the piece is decoded on its own.
+            // Whisper heard the lead otherwise (where its words end is not
+            // known) or stopped at its end: the piece is decoded on its own.
             self.stats.lead_mismatches.fetch_add(1, Ordering::Relaxed);
         }
         // Decoded in place (the window is put back whatever the outcome).
@@ -340,6 +373,12 @@ impl Stream {
     /// cleaned of invented text and loops.
     pub(super) fn clean_words(&mut self, hypothesis: &Hypothesis, audio_start: u64) -> Vec<Word> {
         if is_invented(hypothesis) {
+            tracing::debug!(
+                source = %self.config.source,
+                no_speech = hypothesis.no_speech,
+                words = hypothesis.words.len(),
+                "pass taken as invented"
+            );
             self.stats.rejected_passes.fetch_add(1, Ordering::Relaxed);
             return Vec::new();
         }
@@ -377,6 +416,10 @@ impl Stream {
         }
     }
 }
+
+/// The least audio of the piece a pass must read for an empty split after
+/// the lead to count as Whisper stopping at the lead.
+const LEAD_STOP_MIN: Duration = Duration::from_millis(500);
 
 /// The longest repeat of the committed tail a piece may start with.
 const REPEAT_MAX_WORDS: usize = 3;
