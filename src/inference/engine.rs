@@ -407,7 +407,10 @@ impl Decoder {
                     .unwrap_or_default();
                 let (t0, t1) = (data.t0 as f64 / 100.0, data.t1 as f64 / 100.0);
                 let starts_word = piece.starts_with(' ') || h.words.is_empty();
-                let joins_punctuation = piece.trim().chars().all(|c| c.is_ascii_punctuation());
+                // Punctuation that closes a word joins it even after a space
+                // (" ."); an opening sign starts the next word (" $" of
+                // " $99": joined, "to $99" came out as the word "to$99.").
+                let joins_punctuation = piece.trim().chars().all(|c| ".,!?;:%)]}".contains(c));
                 match h.words.last_mut() {
                     Some(last)
                         if !starts_word || (joins_punctuation && !piece.trim().is_empty()) =>
