@@ -42,7 +42,10 @@ pub fn wer(reference: &str, hypothesis: &str) -> WordErrors {
 pub fn normalize(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
-    let flush = |current: &mut String, words: &mut Vec<String>| {
+    // "$99" is read "ninety nine dollars", as Whisper's English normaliser
+    // reads it.
+    let mut dollars = false;
+    let flush = |current: &mut String, words: &mut Vec<String>, dollars: &mut bool| {
         if current.is_empty() {
             return;
         }
@@ -50,6 +53,9 @@ pub fn normalize(text: &str) -> Vec<String> {
             match current.parse::<u64>() {
                 Ok(n) => words.extend(number_words(n)),
                 Err(_) => words.extend(current.chars().map(|d| digit_word(d).to_string())),
+            }
+            if std::mem::take(dollars) {
+                words.push("dollars".to_string());
             }
         } else {
             words.push(std::mem::take(current));
@@ -62,7 +68,7 @@ pub fn normalize(text: &str) -> Vec<String> {
             // A boundary between digits and letters ("5pm") splits words.
             if let Some(last) = current.chars().last() {
                 if last.is_ascii_digit() != c.is_ascii_digit() {
-                    flush(&mut current, &mut words);
+                    flush(&mut current, &mut words, &mut dollars);
                 }
             }
             current.extend(c.to_lowercase());
@@ -71,13 +77,14 @@ pub fn normalize(text: &str) -> Vec<String> {
         } else if c == ',' && is_digit_at(&chars, i.wrapping_sub(1)) && is_digit_at(&chars, i + 1) {
             // "1,000" is one number.
         } else if c == '%' {
-            flush(&mut current, &mut words);
+            flush(&mut current, &mut words, &mut dollars);
             words.push("percent".to_string());
         } else {
-            flush(&mut current, &mut words);
+            flush(&mut current, &mut words, &mut dollars);
+            dollars = c == '$' && is_digit_at(&chars, i + 1);
         }
     }
-    flush(&mut current, &mut words);
+    flush(&mut current, &mut words, &mut dollars);
     let mut words = drop_number_and(words);
     words.retain(|w| !FILLERS.contains(&w.as_str()));
     words
@@ -274,6 +281,10 @@ mod tests {
             ["dont", "stop", "one", "thousand", "percent"]
         );
         assert_eq!(normalize("at 5pm"), ["at", "five", "pm"]);
+        assert_eq!(
+            normalize("comes to $99. $ 5"),
+            ["comes", "to", "ninety", "nine", "dollars", "five"]
+        );
         assert_eq!(wer("three hundred and seventeen", "317").rate(), 0.0);
         assert_eq!(normalize("bread and butter"), ["bread", "and", "butter"]);
         assert_eq!(
