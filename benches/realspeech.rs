@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hark::dsp::wav;
@@ -31,6 +32,9 @@ use hark::inference::{DecodeRequest, Model};
 use hark::pipeline::{Feed, Pipeline, PipelineConfig, SourceConfig};
 use hark::score;
 use hark::vad::{Segmenter, VadEvent};
+
+/// The shortest word, seconds.
+const MIN_WORD_S: f64 = 0.1;
 
 struct Phrase {
     start: f64,
@@ -46,6 +50,8 @@ struct Outcome {
     latencies: Vec<f64>,
     cpu: f64,
     rtf: f64,
+    /// Share of the wall time the worker spent in passes.
+    busy: f64,
     lost: u64,
 }
 
@@ -61,7 +67,8 @@ fn main() {
     let runs: usize = value("--runs").map_or(3, |v| v.parse().expect("--runs N"));
     // --replay: the policy over the file as fast as the CPU goes, every
     // pass run the moment it is due (an infinitely fast machine's
-    // schedule): what the policy commits, free of timing; no latency.
+    // schedule): what the policy commits, free of timing; its latency is
+    // the audio the policy waits for before a commit, without pass time.
     let replay = args.iter().any(|a| a == "--replay");
     let dump = value("--dump").map(PathBuf::from);
     let rates: Vec<String> = value("--rates")
@@ -129,7 +136,7 @@ fn main() {
                 &offline,
                 reference.as_deref(),
                 duration,
-                (0.0, 0.0, 0),
+                (0.0, 0.0, 0.0, 0),
             );
             dump_events(
                 dump.as_deref(),
@@ -141,7 +148,7 @@ fn main() {
             continue;
         }
         for run_index in 0..*n {
-            let (events, cpu, rtf, lost) = run_once(&model, &file);
+            let (events, cpu, rtf, busy, lost) = run_once(&model, &file);
             dump_events(
                 dump.as_deref(),
                 &format!("{name}-{rate}-{}", run_index + 1),
@@ -154,7 +161,7 @@ fn main() {
                 &offline,
                 reference.as_deref(),
                 duration,
-                (cpu, rtf, lost),
+                (cpu, rtf, busy, lost),
             );
             print_outcome(&format!("{name}-{rate} #{}", run_index + 1), &o);
             all.entry(format!("{name}-{rate}")).or_default().push(o);
@@ -187,7 +194,7 @@ fn main() {
 
 fn print_outcome(label: &str, o: &Outcome) {
     println!(
-        "{label:<20} wer/offline {:.3}  wer/ref {}  dup4 {}  tfaults {}  latency p50 {:.2} p90 {:.2} max {:.2} s (n={})  cpu {:.0}%  pass rtf {:.3}  lost {}",
+        "{label:<20} wer/offline {:.3}  wer/ref {}  dup4 {}  tfaults {}  latency p50 {:.2} p90 {:.2} max {:.2} s (n={})  cpu {:.0}%  pass rtf {:.3}  passes busy {:.0}%  lost {}",
         o.wer_offline,
         o.wer_ref
             .map_or("-".into(), |(s, f)| format!("{s:.3} (offline {f:.3})")),
@@ -199,6 +206,7 @@ fn print_outcome(label: &str, o: &Outcome) {
         o.latencies.len(),
         o.cpu * 100.0,
         o.rtf,
+        o.busy * 100.0,
         o.lost,
     );
 }
@@ -216,7 +224,9 @@ fn dump_events(dir: Option<&Path>, label: &str, events: &[Event], offline: &str)
 }
 
 /// The VAD and the streaming policy over `samples` in 30 ms chunks, every
-/// due pass run at once.
+/// due pass run at once. Each event's `emitted` is the audio time it was
+/// produced at, so its latency is what the policy waits for (the VAD, the
+/// piece's cut) with no pass time: timing-free.
 fn replay_policy(model: &Model, samples: &[f32]) -> Vec<Event> {
     let mut decoder = model.decoder(2).unwrap();
     let mut vad = Segmenter::new(PipelineConfig::default().vad);
@@ -227,25 +237,34 @@ fn replay_policy(model: &Model, samples: &[f32]) -> Vec<Event> {
     let mut stream = Stream::new(config, Instant::now());
     let mut out = Vec::new();
     let mut vad_events = Vec::new();
+    let at = |fed: usize, events: Vec<Event>| {
+        events.into_iter().map(move |e| Event {
+            emitted: Some(fed as f64 / 16_000.0),
+            ..e
+        })
+    };
+    let mut fed = 0;
     for chunk in samples.chunks(480) {
+        fed += chunk.len();
         vad.push(chunk, &mut vad_events);
         for e in vad_events.drain(..) {
             stream.push(e);
         }
         while stream.next_action() != Action::Wait {
-            out.extend(stream.step(&mut decoder).unwrap());
+            out.extend(at(fed, stream.step(&mut decoder).unwrap()));
         }
     }
     vad.finish(&mut vad_events);
     for e in vad_events.drain(..) {
         stream.push(e);
     }
-    out.extend(stream.finish(&mut decoder).unwrap());
+    out.extend(at(fed, stream.finish(&mut decoder).unwrap()));
     out
 }
 
-/// Plays `file` through the pipeline at 1x: events, CPU share, pass RTF, samples lost.
-fn run_once(model: &Model, file: &Path) -> (Vec<Event>, f64, f64, u64) {
+/// Plays `file` through the pipeline at 1x: events, CPU share, pass RTF,
+/// the worker's share of time in passes, samples lost.
+fn run_once(model: &Model, file: &Path) -> (Vec<Event>, f64, f64, f64, u64) {
     let (tx, rx) = crossbeam_channel::unbounded();
     let sources = [SourceConfig {
         source: Source::File,
@@ -260,12 +279,15 @@ fn run_once(model: &Model, file: &Path) -> (Vec<Event>, f64, f64, u64) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let reports = pipeline.stop();
-    let cpu = (cpu_seconds() - cpu0) / wall.elapsed().as_secs_f64();
+    let wall = wall.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds() - cpu0) / wall;
+    let busy = stats[0].stream.decode_us.load(Ordering::Relaxed) as f64 / 1e6 / wall;
     let events: Vec<Event> = rx.try_iter().collect();
     (
         events,
         cpu,
         stats[0].stream.pass_rtf(),
+        busy,
         reports[0].overflowed,
     )
 }
@@ -276,7 +298,7 @@ fn score_events(
     offline: &str,
     reference: Option<&str>,
     duration: f64,
-    (cpu, rtf, lost): (f64, f64, u64),
+    (cpu, rtf, busy, lost): (f64, f64, f64, u64),
 ) -> Outcome {
     let finals: Vec<&Event> = events
         .iter()
@@ -286,10 +308,14 @@ fn score_events(
 
     let mut latencies = Vec::new();
     for p in phrases {
-        // The phrase is committed by the last final event that overlaps it.
+        // The phrase is committed by the last final event that overlaps it
+        // by a word's length or more: a piece cut in the quiet the phrase's
+        // clip ends with starts a few ms before the phrase's end and holds
+        // none of its words (it counted the next phrase's commit, 1-3 s
+        // later, as this one's).
         if let Some(t) = finals
             .iter()
-            .filter(|e| e.start < p.end && e.end > p.start - 0.3)
+            .filter(|e| e.start < p.end - MIN_WORD_S && e.end > p.start - 0.3)
             .filter_map(|e| e.emitted)
             .reduce(f64::max)
         {
@@ -311,6 +337,7 @@ fn score_events(
         latencies,
         cpu,
         rtf,
+        busy,
         lost,
     }
 }
