@@ -68,14 +68,17 @@ pub(super) fn lead_split(words: &[Word], lead: &[String], start: f64) -> Option<
     (d[best][k] * LEAD_MISMATCH <= k).then_some(best)
 }
 
-/// A lead carried across an utterance's end holds at least this many words.
-/// A one-word utterance before a short pause is mostly a phrase the VAD
-/// split ("front | right", "rear | left"): Whisper heard the pair otherwise
-/// than the word committed alone ("Brand."), so the pass was decoded twice,
-/// on the pass that commits; measured with `--replay` on the real-speech
-/// set, every WER is the same without these leads (3 as the minimum: the
-/// unbroken reading's agreement 0.178 -> 0.201).
-const CARRIED_LEAD_MIN_WORDS: usize = 2;
+/// A lead carried across an utterance's end holds at least this many words
+/// (a piece heard as nothing leads nothing). Two were needed once: a
+/// one-word utterance before a short pause is mostly a phrase the VAD split
+/// ("front | right"), Whisper often heard the pair otherwise than the word
+/// committed alone, and the pass was decoded twice. With short pieces
+/// confirmed by the pass that reads on (`Stream::confirmed`), the second
+/// word needs the lead to be committed at its own end: without it,
+/// "right" waited 2.5 s for the next cut ("right. The birch canoe slid on
+/// the smooth planks."); measured with `--replay`, every WER of the
+/// real-speech set is the same with one.
+const CARRIED_LEAD_MIN_WORDS: usize = 1;
 
 /// A split is trusted when at most one lead word in this many differs.
 const LEAD_MISMATCH: usize = 3;

@@ -70,6 +70,7 @@
 mod config;
 mod lead;
 mod piece;
+mod short;
 #[cfg(test)]
 mod tests;
 
@@ -86,6 +87,7 @@ use crate::vad::{level_db, VadEvent, FRAME_SAMPLES, PAUSE_DROP_DB};
 
 pub use config::{Action, StreamConfig, StreamStats};
 use piece::Pass;
+use short::Short;
 
 /// The streaming state of one source.
 pub struct Stream {
@@ -114,6 +116,9 @@ pub struct Stream {
     /// The utterance's end and its last voiced sample, once the VAD closed it.
     speech_end: Option<(u64, u64)>,
     last: Option<Pass>,
+    /// Short pieces ending at or before this (absolute sample) were refused
+    /// by their confirming pass.
+    refused_until: u64,
     /// Committed words of the current flow of speech (pieces less than
     /// [`FLOW_GAP`] apart): the prompt, and the tail a new piece may repeat.
     context: Vec<String>,
@@ -144,6 +149,7 @@ impl Stream {
             pauses: VecDeque::new(),
             speech_end: None,
             last: None,
+            refused_until: 0,
             context: Vec::new(),
             context_end: 0,
             committed_until: 0.0,
@@ -235,6 +241,12 @@ impl Stream {
         if self.pause_to_read().is_some() {
             return Action::Decode;
         }
+        if self.short_piece().is_some() {
+            // A short piece waits for the audio its confirming pass reads
+            // (its own pass at the pause has run); that pass shows the
+            // newest words, so a partial now is wasted.
+            return Action::Wait;
+        }
         if (1..frames(HOLD_QUIET)).contains(&self.quiet_frames()) {
             // The voice may be pausing: the VAD reports a pause 112 ms into
             // the quiet, and the pass at it is the one that commits; a
@@ -260,6 +272,15 @@ impl Stream {
     /// exactly there is the one that commits the utterance if the voice
     /// does not come back (so the commit needs no pass of its own).
     fn pause_to_read(&self) -> Option<u64> {
+        if let Some(Short::Pending(cut)) = self.short_piece() {
+            // The pass that commits a short piece reads to its pause, not to
+            // a later one.
+            let read = self
+                .last
+                .as_ref()
+                .is_some_and(|p| p.at_pause && p.covered_until == cut);
+            return (!read).then_some(cut);
+        }
         let newest = self.pauses.back()?;
         let (read, at_pause) = self
             .last
@@ -272,7 +293,10 @@ impl Stream {
             return None;
         }
         let cut = newest.cut;
-        (read < cut && cut <= self.window_end()).then_some(cut)
+        // A pause just after the piece's start (the tail of the quiet a cut
+        // fell in) reads too little to hold a word: the pass found none.
+        let long_enough = cut >= self.window_start + samples(PAUSE_PASS_MIN);
+        (read < cut && cut <= self.window_end() && long_enough).then_some(cut)
     }
 
     /// Frames (of [`FRAME_SAMPLES`]) at the end of the window that are
@@ -421,6 +445,8 @@ struct PauseAt {
 /// Quiet a pass must have read after the last voiced sample for its words
 /// to be committed as a piece's (the VAD's pause is longer).
 const QUIET_AFTER_VOICE: Duration = Duration::from_millis(64);
+/// The least audio of the open piece a pass at a pause reads.
+const PAUSE_PASS_MIN: Duration = Duration::from_millis(250);
 /// The most waiting [`Stream::lag_s`] counts as the policy's own: the first
 /// partial's second plus an idle machine's pass over a long piece.
 const MAX_WAIT_ON_PURPOSE: Duration = Duration::from_millis(1500);

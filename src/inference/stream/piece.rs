@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::lead::lead_split;
+use super::short::Short;
 use super::{samples, PauseAt, Stream, CONTEXT_WORDS, QUIET_AFTER_VOICE};
 use crate::event::{Event, EventKind};
 use crate::inference::decode::Decode;
@@ -30,6 +31,9 @@ pub(super) struct Piece {
     /// at that pause read), so the committed words do not depend on
     /// whether the pass at the pause ran (partials off under load).
     pub(super) read_to: u64,
+    /// A short piece after a lead: committed only if a pass reading on to
+    /// here starts with the piece's words (see [`Stream::confirmed`]).
+    pub(super) confirm_to: Option<u64>,
 }
 
 /// The last partial pass: its words (absolute seconds) and how far it read.
@@ -44,12 +48,7 @@ impl Stream {
     /// The piece at the front of the window that is complete, if any.
     pub(super) fn complete_piece(&self) -> Option<Piece> {
         let start = self.window_start;
-        let min_piece = if self.lead.is_empty() {
-            self.config.min_piece
-        } else {
-            self.config.min_led_piece
-        };
-        let min = start + samples(min_piece);
+        let min = self.min_end();
         let max = start + samples(self.config.max_piece);
         // The first pause that makes a piece of a fitting length, before the
         // utterance's end: where pieces end depends on the audio alone, not
@@ -60,6 +59,11 @@ impl Stream {
         let pause = self.pauses.iter().find(|p| {
             !p.tail && p.cut >= min && p.cut <= max && p.cut <= self.window_end() && p.cut < end
         });
+        match self.short_piece() {
+            Some(Short::Ready(piece)) => return Some(piece),
+            Some(Short::Pending(_)) => return None,
+            None => {}
+        }
         if let Some(&PauseAt {
             voiced_end, cut, ..
         }) = pause
@@ -70,6 +74,7 @@ impl Stream {
                 closes: false,
                 forced: false,
                 read_to: cut,
+                confirm_to: None,
             });
         }
         if let Some((end, voiced_end)) = self.speech_end {
@@ -91,6 +96,7 @@ impl Stream {
                     closes: true,
                     forced: false,
                     read_to,
+                    confirm_to: None,
                 });
             }
         }
@@ -110,7 +116,18 @@ impl Stream {
             closes: false,
             forced: true,
             read_to: cut,
+            confirm_to: None,
         })
+    }
+
+    /// Where the open piece may end at a pause at the earliest (absolute).
+    pub(super) fn min_end(&self) -> u64 {
+        let min_piece = if self.lead.is_empty() {
+            self.config.min_piece
+        } else {
+            self.config.min_led_piece
+        };
+        self.window_start + samples(min_piece)
     }
 
     /// The middle of the quietest 100 ms of the window between `from` and
@@ -161,13 +178,7 @@ impl Stream {
             covered_until,
             at_pause: pause.is_some(),
         });
-        if !self.config.partials || words.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.stats.partial_events.fetch_add(1, Ordering::Relaxed);
-        let start = words[0].start.max(self.committed_until);
-        let end = words[words.len() - 1].end.max(start);
-        Ok(vec![self.event(EventKind::Partial, &words, start, end)])
+        Ok(self.partial(&words).into_iter().collect())
     }
 
     pub(super) fn commit_piece(
@@ -175,7 +186,15 @@ impl Stream {
         decoder: &mut dyn Decode,
         piece: Piece,
     ) -> Result<Vec<Event>, InferenceError> {
-        let mut words = if piece.voiced_end <= self.window_start {
+        let mut read_on = Vec::new();
+        let mut words = if let Some(confirm_to) = piece.confirm_to {
+            let (words, on) = self.confirmed(decoder, piece, confirm_to)?;
+            read_on = on;
+            match words {
+                Some(words) => words,
+                None => return Ok(self.partial(&read_on).into_iter().collect()),
+            }
+        } else if piece.voiced_end <= self.window_start {
             // Only the quiet after the last voiced sample: never decoded on
             // its own, since Whisper invents text on silence.
             Vec::new()
@@ -247,7 +266,7 @@ impl Stream {
             words.iter().map(|w| w.text.clone()).collect(),
         );
         if words.is_empty() {
-            return Ok(Vec::new());
+            return Ok(self.partial(&read_on).into_iter().collect());
         }
         // Times never go backwards and stay inside the piece's audio.
         let start = words[0]
@@ -264,7 +283,22 @@ impl Stream {
         self.stats
             .committed_words
             .fetch_add(words.len() as u64, Ordering::Relaxed);
-        Ok(vec![self.event(EventKind::Final, &words, start, end)])
+        let last = self.event(EventKind::Final, &words, start, end);
+        Ok(std::iter::once(last)
+            .chain(self.partial(&read_on))
+            .collect())
+    }
+
+    /// A partial event showing `words`, unless partials are off or there
+    /// are none.
+    fn partial(&self, words: &[Word]) -> Option<Event> {
+        if !self.config.partials || words.is_empty() {
+            return None;
+        }
+        self.stats.partial_events.fetch_add(1, Ordering::Relaxed);
+        let start = words[0].start.max(self.committed_until);
+        let end = words[words.len() - 1].end.max(start);
+        Some(self.event(EventKind::Partial, words, start, end))
     }
 
     /// Removes the piece ending at `end` from the window; `closes` ends the
@@ -294,7 +328,11 @@ impl Stream {
 
     /// Decodes the first `len` samples of the window, after the lead: the
     /// words of the open piece, in absolute seconds, cleaned.
-    fn pass(&mut self, decoder: &mut dyn Decode, len: usize) -> Result<Vec<Word>, InferenceError> {
+    pub(super) fn pass(
+        &mut self,
+        decoder: &mut dyn Decode,
+        len: usize,
+    ) -> Result<Vec<Word>, InferenceError> {
         let len = len.min(self.window.len());
         if let Some((audio, lead_words)) = self.lead_audio(len) {
             let lead_len = audio.len() - len;
