@@ -34,7 +34,9 @@
 //!    of its own when the last one already read past that ending);
 //!    otherwise one pass over the piece runs and is committed.
 //!    After a lead (below) the piece may end at a pause once it is
-//!    [`StreamConfig::min_led_piece`] (1.5 s) long.
+//!    [`StreamConfig::min_led_piece`] (1.5 s) long, or at an earlier one
+//!    when a pass reading 0.3 s past it starts with the same words
+//!    ([`short`]: Whisper heard a word end there).
 //! 3. **The lead** ([`lead`]): the utterance's last ~3 s of committed
 //!    pieces (and the last utterance's, when this one started within
 //!    [`LEAD_GAP`] of its end) are decoded again in front of the open piece,
@@ -42,7 +44,7 @@
 //!    that repeat the lead's committed words are found by edit distance and
 //!    dropped, and a pass that heard the lead otherwise is decoded again
 //!    without it. A lead carried across an utterance's end holds at least
-//!    two words.
+//!    one word.
 //! 4. **A piece never outgrows [`StreamConfig::max_piece`]:** speech without
 //!    a usable pause is cut at its quietest 100 ms in the second half of that
 //!    span (and the next piece's leading words that repeat the committed tail
