@@ -4,6 +4,27 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::inference::engine::{DecodeRequest, Hypothesis, Word};
+
+/// A sure pass that heard `text`, one word per 0.3 s.
+fn hypothesis(text: &str) -> Hypothesis {
+    let words = text
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, t)| Word {
+            text: t.to_string(),
+            start: 0.3 * i as f64,
+            end: 0.3 * i as f64 + 0.2,
+            probability: 0.9,
+        })
+        .collect();
+    Hypothesis {
+        segments: Vec::new(),
+        words,
+        no_speech: 0.01,
+        elapsed: Duration::from_millis(100),
+    }
+}
 
 /// A 220 Hz tone at -13 dBFS (voiced level), `seconds` long.
 fn tone(seconds: f64) -> Vec<f32> {
@@ -80,29 +101,14 @@ impl Decode for StopsAtTheLead {
     fn decode(
         &mut self,
         audio: &[f32],
-        _request: &crate::inference::engine::DecodeRequest,
-    ) -> Result<crate::inference::engine::Hypothesis, InferenceError> {
+        _request: &DecodeRequest,
+    ) -> Result<Hypothesis, InferenceError> {
         let text = if audio.len() >= 3 * SAMPLE_RATE_HZ as usize {
             "The order number is 317."
         } else {
             "and the total comes to $99."
         };
-        let words = text
-            .split_whitespace()
-            .enumerate()
-            .map(|(i, t)| crate::inference::engine::Word {
-                text: t.to_string(),
-                start: 0.3 * i as f64,
-                end: 0.3 * i as f64 + 0.2,
-                probability: 0.9,
-            })
-            .collect();
-        Ok(crate::inference::engine::Hypothesis {
-            segments: Vec::new(),
-            words,
-            no_speech: 0.01,
-            elapsed: Duration::from_millis(100),
-        })
+        Ok(hypothesis(text))
     }
 }
 
@@ -150,29 +156,14 @@ impl Decode for ByLength {
     fn decode(
         &mut self,
         audio: &[f32],
-        _request: &crate::inference::engine::DecodeRequest,
-    ) -> Result<crate::inference::engine::Hypothesis, InferenceError> {
+        _request: &DecodeRequest,
+    ) -> Result<Hypothesis, InferenceError> {
         let text = self
             .0
             .iter()
             .find(|(len, _)| audio.len() <= *len)
             .map_or("", |(_, text)| text);
-        let words = text
-            .split_whitespace()
-            .enumerate()
-            .map(|(i, t)| crate::inference::engine::Word {
-                text: t.to_string(),
-                start: 0.3 * i as f64,
-                end: 0.3 * i as f64 + 0.2,
-                probability: 0.9,
-            })
-            .collect();
-        Ok(crate::inference::engine::Hypothesis {
-            segments: Vec::new(),
-            words,
-            no_speech: 0.01,
-            elapsed: Duration::from_millis(100),
-        })
+        Ok(hypothesis(text))
     }
 }
 
